@@ -1,0 +1,69 @@
+"""Command-line entry point: global options, command discovery, one-line errors.
+
+Each module in this package is one command group. It defines
+`register(subparsers, common)` which adds its parser(s) and sets `func` to a
+function taking the parsed args and returning an exit status (or None).
+Modules keep torch and friends inside their functions so `--help` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import pkgutil
+import sys
+
+from kagglebench.errors import UserError
+
+# Commands listed in this order in --help; modules not named here come after.
+_ORDER = ["init", "data", "recipes", "train", "sweep", "runs", "eval", "report", "predict",
+          "ensemble", "submit", "submissions", "leaderboard", "bench", "demo", "gui"]
+
+
+def _common_parser(defaults: bool) -> argparse.ArgumentParser:
+    # The same global options work before or after the command: the copy on
+    # each subcommand uses SUPPRESS so it does not overwrite the top-level value.
+    p = argparse.ArgumentParser(add_help=False)
+    d = {} if defaults else {"default": argparse.SUPPRESS}
+    p.add_argument("--workspace", metavar="DIR", help="workspace folder (default: found from the "
+                   "current folder upward, or $KAGGLEBENCH_WORKSPACE)", **d)
+    p.add_argument("--debug", action="store_true", help="show full tracebacks", **d)
+    return p
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kagglebench",
+        description="Train, evaluate, ensemble and submit image classifiers for Kaggle "
+                    "competitions. Start with `kagglebench demo` or `kagglebench init`.",
+        parents=[_common_parser(defaults=True)],
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    common = _common_parser(defaults=False)
+    names = [m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_")]
+    names.sort(key=lambda n: (_ORDER.index(n) if n in _ORDER else len(_ORDER), n))
+    for name in names:
+        importlib.import_module(f"{__name__}.{name}").register(sub, common)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.workspace is None:
+        args.workspace = os.environ.get("KAGGLEBENCH_WORKSPACE") or None
+    if not getattr(args, "func", None):
+        parser.print_help()
+        sys.exit(0 if args.command is None else 2)
+    try:
+        status = args.func(args)
+    except UserError as e:
+        if args.debug:
+            raise
+        print(f"kagglebench: error: {e}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("kagglebench: interrupted", file=sys.stderr)
+        sys.exit(130)
+    sys.exit(status or 0)
