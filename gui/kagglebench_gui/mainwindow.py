@@ -1,0 +1,316 @@
+"""The main window: five tabs, the menu bar and shortcuts, the status bar, and the
+wiring between the store poller, the task pool and the tabs.
+
+The window owns every worker it starts and joins them in `closeEvent`, so no
+thread outlives it; training runs are separate processes and keep going.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, QTimer, QUrl, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QKeySequence
+from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QTabWidget
+
+from kagglebench.errors import UserError
+from kagglebench.store import Store
+from kagglebench_gui import icons
+from kagglebench_gui.curves import CurvesTab
+from kagglebench_gui.leaderboard import LeaderboardTab
+from kagglebench_gui.newrun import NewRunDialog
+from kagglebench_gui.procs import ProcessManager, stop_run
+from kagglebench_gui.runs import RunsTab
+from kagglebench_gui.submit import SubmitTab
+from kagglebench_gui.system import SystemTab
+from kagglebench_gui.workers import PollerThread, StorePoller, TaskPool, run_cli
+from kagglebench_gui.wsinfo import WorkspaceInfo
+
+TAB_NAMES = ["Runs", "Live curves", "System", "Leaderboard", "Submit"]
+
+
+def delete_run_files(ws: WorkspaceInfo, run: dict) -> str:
+    """Remove a run's rows and its folder (on the task pool). Refuses paths outside the workspace."""
+    folder = ws.run_dir(run).resolve()
+    if ws.root.resolve() not in folder.parents:
+        raise UserError(folder, "is outside the workspace; not deleting it")
+    with Store(ws.db_path) as store:
+        store.delete_run(run["id"])
+    if folder.exists():
+        shutil.rmtree(folder)
+    return f"deleted run {run['id']} and its folder"
+
+
+class MainWindow(QMainWindow):
+    open_workspace_requested = Signal(str)  # app.py swaps windows; empty string = ask
+
+    def __init__(self, ws: WorkspaceInfo, *, poll_ms: int = 500) -> None:
+        super().__init__()
+        self.ws = ws
+        self.setWindowTitle(f"kagglebench — {ws.root}")
+        self.setWindowIcon(icons.icon("app"))
+        self.tasks = TaskPool()
+        self.procs = ProcessManager(ws)
+        self.poller = StorePoller(ws, interval_ms=poll_ms)
+        self.poller_thread = PollerThread(self.poller)
+        self.runs_tab = RunsTab()
+        self.curves_tab = CurvesTab()
+        self.system_tab = SystemTab()
+        self.leaderboard_tab = LeaderboardTab(self.tasks, ws.root)
+        self.submit_tab = SubmitTab(self.tasks, ws.root)
+        self.tabs = QTabWidget()
+        for name, tab, ic in zip(TAB_NAMES, [self.runs_tab, self.curves_tab, self.system_tab,
+                                             self.leaderboard_tab, self.submit_tab],
+                                 ["runs", "curves", "system", "leaderboard", "submit"]):
+            self.tabs.addTab(tab, icons.icon(ic), name)
+        self.setCentralWidget(self.tabs)
+        self.ws_label = QLabel(str(ws.root) + (f" · {ws.competition}" if ws.competition else ""))
+        self.statusBar().addPermanentWidget(self.ws_label)
+        self._closed = False
+        self._wire()
+        self._make_actions()
+        self._restore_settings()
+        self._reaper = QTimer(self)
+        self._reaper.timeout.connect(self._reap)
+        self._reaper.start(1000)
+        self.poller_thread.start()
+
+    # -- wiring ----------------------------------------------------------------------
+    def _wire(self) -> None:
+        p = self.poller
+        p.runs_changed.connect(self._on_runs)
+        p.metrics.connect(self.curves_tab.add_metrics)
+        p.samples.connect(self.system_tab.add_samples)
+        p.system.connect(self.system_tab.add_system)
+        p.submissions_changed.connect(self.leaderboard_tab.set_submissions)
+        p.leaderboard_changed.connect(self.leaderboard_tab.set_snapshot)
+        p.error.connect(self.show_error)
+        self.curves_tab.watched_changed.connect(self.poller.watch)
+        self.runs_tab.selection_changed.connect(self._on_selection)
+        self.runs_tab.table.doubleClicked.connect(lambda _i: self.tabs.setCurrentWidget(self.curves_tab))
+        self.leaderboard_tab.sync_finished.connect(self.show_message)
+        self.submit_tab.submitted.connect(self.show_message)
+
+    def _on_runs(self, runs: list[dict]) -> None:
+        self.runs = runs
+        self.runs_tab.set_runs(runs)
+        self.curves_tab.set_runs(runs)
+        self.system_tab.set_runs(runs)
+        self.submit_tab.set_runs(runs)
+        self._update_actions()
+
+    def _on_selection(self, ids: list[str]) -> None:
+        self.curves_tab.show_runs(ids)
+        if len(ids) == 1:
+            self.system_tab.select_run(ids[0])
+        self._update_actions()
+
+    def _action(self, menu, text: str, slot: Callable, shortcut: str | QKeySequence | None = None,
+                icon: str | None = None, tip: str = "") -> QAction:
+        a = QAction(text, self)
+        if shortcut:
+            a.setShortcut(QKeySequence(shortcut))
+        if icon:
+            a.setIcon(icons.icon(icon))
+        a.setStatusTip(tip)
+        a.setToolTip(f"{text} ({a.shortcut().toString()})" if shortcut else text)
+        a.triggered.connect(lambda _=False: slot())
+        menu.addAction(a)
+        return a
+
+    def _make_actions(self) -> None:
+        mb = self.menuBar()
+        f = mb.addMenu("&File")
+        self._action(f, "Open workspace…", lambda: self.open_workspace_requested.emit(""), "Ctrl+Shift+O",
+                     "folder", "Open another workspace folder")
+        self.recent_menu = f.addMenu("Recent workspaces")
+        self.recent_menu.aboutToShow.connect(self._fill_recent)
+        f.addSeparator()
+        self._action(f, "Quit", self.close, QKeySequence.Quit, tip="Close the window; runs keep training")
+        r = mb.addMenu("&Run")
+        self.act_new = self._action(r, "New run…", self.new_run, "Ctrl+N", "new", "Start a training run")
+        self.act_stop = self._action(r, "Stop", self.stop_selected, "Ctrl+.", "stop",
+                                     "Stop the selected runs (they save a checkpoint first)")
+        self.act_resume = self._action(r, "Resume", self.resume_selected, "Ctrl+R", "resume",
+                                       "Continue a stopped or failed run from its last checkpoint")
+        self.act_dup = self._action(r, "Duplicate with changes…", self.duplicate_selected, "Ctrl+D",
+                                    "duplicate", "A new run with this run's settings, to edit")
+        self.act_delete = self._action(r, "Delete…", self.delete_selected, QKeySequence.Delete, "delete",
+                                       "Delete the selected runs' records and files")
+        r.addSeparator()
+        self.act_folder = self._action(r, "Open run folder", self.open_folder, "Ctrl+Shift+F", "folder")
+        self.act_report = self._action(r, "Show report", self.show_report, "Ctrl+Shift+R", "report")
+        v = mb.addMenu("&View")
+        for i, name in enumerate(TAB_NAMES):
+            self._action(v, name, lambda i=i: self.tabs.setCurrentIndex(i), f"Ctrl+{i + 1}")
+        v.addSeparator()
+        self._action(v, "Filter runs", self._focus_filter, QKeySequence.Find)
+        self._action(v, "Toggle x axis (epoch / step)", self._toggle_x, "Ctrl+E")
+        k = mb.addMenu("&Kaggle")
+        self._action(k, "Sync submissions and leaderboard", self.leaderboard_tab.sync, "F5", "sync")
+        self._action(k, "Submit…", lambda: self.tabs.setCurrentWidget(self.submit_tab), "Ctrl+Shift+S", "submit")
+        h = mb.addMenu("&Help")
+        self._action(h, "About kagglebench", self._about)
+        tb = self.addToolBar("Runs")
+        tb.setObjectName("runs-toolbar")
+        for a in (self.act_new, self.act_stop, self.act_resume, self.act_dup, self.act_delete,
+                  self.act_folder, self.act_report):
+            tb.addAction(a)
+        self._update_actions()
+
+    def _update_actions(self) -> None:
+        sel = self.runs_tab.selected_runs()
+        running = [r for r in sel if r["status"] == "running"]
+        self.act_stop.setEnabled(bool(running))
+        self.act_resume.setEnabled(any(r["status"] in ("stopped", "failed") for r in sel))
+        self.act_dup.setEnabled(len(sel) == 1)
+        self.act_delete.setEnabled(bool(sel) and not running)
+        self.act_folder.setEnabled(len(sel) == 1)
+        self.act_report.setEnabled(len(sel) == 1)
+
+    # -- status ------------------------------------------------------------------------
+    def show_message(self, msg: str) -> None:
+        self.statusBar().showMessage(msg, 15000)
+
+    def show_error(self, msg: str) -> None:
+        self.statusBar().showMessage(f"⚠ {msg}", 30000)
+
+    def _focus_filter(self) -> None:
+        self.tabs.setCurrentWidget(self.runs_tab)
+        self.runs_tab.filter.setFocus()
+
+    def _toggle_x(self) -> None:
+        c = self.curves_tab.x_axis
+        c.setCurrentIndex(1 - c.currentIndex())
+
+    def _about(self) -> None:
+        QMessageBox.about(self, "kagglebench", "kagglebench: train, evaluate, ensemble and submit image "
+                          "classifiers for Kaggle competitions.\n\nClosing this window leaves runs training; "
+                          "the next start finds them again.")
+
+    # -- run actions ---------------------------------------------------------------------
+    def new_run(self, recipe: str | None = None, values: dict | None = None, title: str = "New run") -> None:
+        dlg = NewRunDialog(self.tasks, self, recipe=recipe, values=values, title=title)
+        self._dialog = dlg  # tests drive the open dialog through this
+        if dlg.exec():
+            self.launch(self.procs.train_command(dlg.recipe, dlg.overrides, dlg.run_name or None),
+                        f"{dlg.recipe} {' '.join(dlg.overrides)}".strip())
+
+    def launch(self, cmd: list[str], what: str) -> None:
+        self.tasks.submit(lambda: self.procs.launch(cmd, what),
+                          lambda la: self.show_message(f"started {what} (pid {la.proc.pid})"),
+                          lambda m: self.show_error(f"could not start {what}: {m}"))
+
+    def _reap(self) -> None:
+        for launch, rc, tail in self.procs.reap():
+            if rc == 0:
+                self.show_message(f"{launch.what}: done")
+            elif rc < 0 or rc == 143:
+                self.show_message(f"{launch.what}: stopped")
+            else:
+                last = tail.splitlines()[-1] if tail else f"exit status {rc}"
+                self.show_error(f"{launch.what} ended with an error: {last}")
+
+    def stop_selected(self) -> None:
+        for run in self.runs_tab.selected_runs():
+            if run["status"] == "running":
+                try:
+                    self.show_message(stop_run(run))
+                except UserError as e:
+                    self.show_error(str(e))
+
+    def resume_selected(self) -> None:
+        for run in self.runs_tab.selected_runs():
+            if run["status"] in ("stopped", "failed"):
+                self.launch(self.procs.resume_command(run["id"]), f"resume {run['id']}")
+
+    def duplicate_selected(self) -> None:
+        runs = self.runs_tab.selected_runs()
+        if len(runs) == 1:
+            r = runs[0]
+            self.new_run(r["recipe"], r.get("config") or {}, title=f"Duplicate {r['name'] or r['id']} with changes")
+
+    def delete_selected(self) -> None:
+        runs = [r for r in self.runs_tab.selected_runs() if r["status"] != "running"]
+        if not runs:
+            return
+        names = "\n".join(f"  {r['name'] or r['id']} ({r['status']})" for r in runs)
+        ok = QMessageBox.warning(self, "Delete runs?", f"Delete these runs, their checkpoints, logits and "
+                                 f"reports? This cannot be undone.\n\n{names}",
+                                 QMessageBox.Yes | QMessageBox.Cancel, QMessageBox.Cancel)
+        if ok != QMessageBox.Yes:
+            return
+        for r in runs:
+            self.tasks.submit(lambda r=r: delete_run_files(self.ws, r), self.show_message, self.show_error)
+
+    def open_folder(self) -> None:
+        runs = self.runs_tab.selected_runs()
+        if len(runs) == 1:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.ws.run_dir(runs[0]))))
+
+    def show_report(self) -> None:
+        runs = self.runs_tab.selected_runs()
+        if len(runs) != 1:
+            return
+        run, root = runs[0], self.ws.root
+        report = self.ws.run_dir(run) / "report" / "report.md"
+
+        def ensure() -> Path:
+            if not report.exists():  # write it once with the CLI; later clicks just open it
+                run_cli(root, ["report", run["id"]])
+            return report
+
+        self.show_message(f"preparing the report of {run['id']}…")
+        self.tasks.submit(ensure, lambda p: QDesktopServices.openUrl(QUrl.fromLocalFile(str(p))),
+                          lambda m: self.show_error(f"report: {m}"))
+
+    # -- settings and closing ----------------------------------------------------------------
+    def _fill_recent(self) -> None:
+        self.recent_menu.clear()
+        for path in QSettings().value("recentWorkspaces", [], type=list):
+            a = self.recent_menu.addAction(path)
+            a.triggered.connect(lambda _=False, p=path: self.open_workspace_requested.emit(p))
+
+    def _restore_settings(self) -> None:
+        s = QSettings()
+        if s.value("geometry") is not None:
+            self.restoreGeometry(s.value("geometry"))
+        else:
+            self.resize(1280, 820)
+        if s.value("windowState") is not None:
+            self.restoreState(s.value("windowState"))
+        for key, splitter in self._splitters().items():
+            if s.value(f"splitters/{key}") is not None:
+                splitter.restoreState(s.value(f"splitters/{key}"))
+        self.tabs.setCurrentIndex(int(s.value("tab", 0)))
+
+    def _splitters(self) -> dict:
+        return {"runs": self.runs_tab.splitter, "curves": self.curves_tab.splitter,
+                "system": self.system_tab.splitter, "leaderboard": self.leaderboard_tab.splitter}
+
+    def save_settings(self) -> None:
+        s = QSettings()
+        s.setValue("geometry", self.saveGeometry())
+        s.setValue("windowState", self.saveState())
+        s.setValue("tab", self.tabs.currentIndex())
+        for key, splitter in self._splitters().items():
+            s.setValue(f"splitters/{key}", splitter.saveState())
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.shutdown()
+        event.accept()
+
+    def shutdown(self) -> None:
+        """Stop timers and join every thread we started. Training runs keep going."""
+        if self._closed:
+            return
+        self._closed = True
+        self.save_settings()
+        self._reaper.stop()
+        self.curves_tab.timer.stop()
+        if not self.poller_thread.stop():
+            self.show_error("the store poller did not stop in time")
+        if not self.tasks.shutdown():
+            self.show_error("a background task did not finish in time")

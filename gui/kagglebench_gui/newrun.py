@@ -1,0 +1,185 @@
+"""The new-run dialog: pick a recipe, see every field with its default, change some.
+
+Changed fields become `section.key=value` overrides, validated exactly as the
+CLI validates them (`kagglebench.config.load_recipe(recipe, overrides)`), on
+the task pool so the window never waits on the disk. "Duplicate with changes"
+opens the same dialog with a finished run's values filled in.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QLabel,
+    QLineEdit,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from kagglebench_gui.workers import TaskPool
+
+
+def format_value(v: Any) -> str:
+    """A recipe value as the text one types in `key=value` on the command line."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if v is None:
+        return ""
+    if isinstance(v, (list, tuple, dict)):
+        return json.dumps(v, separators=(",", ":"))
+    return str(v)
+
+
+def recipe_sections(d: dict) -> dict[str, dict[str, Any]]:
+    """The editable sections of `recipe_to_dict(...)`: {section: {key: value}}."""
+    return {k: v for k, v in d.items() if isinstance(v, dict)}
+
+
+def changed_overrides(defaults: dict[str, dict[str, Any]], texts: dict[str, str]) -> list[str]:
+    """`section.key=value` for every field whose text differs from its default."""
+    out = []
+    for sec, fields in defaults.items():
+        for key, v in fields.items():
+            full = f"{sec}.{key}"
+            if full in texts and texts[full].strip() != format_value(v):
+                out.append(f"{full}={texts[full].strip()}")
+    return out
+
+
+def _load(recipe: str, overrides: list[str] | tuple = ()) -> dict:
+    from kagglebench.config import load_recipe, recipe_to_dict
+    return recipe_to_dict(load_recipe(recipe, list(overrides)))
+
+
+def _list() -> list[tuple[str, str]]:
+    from kagglebench.config import list_recipes
+    return list_recipes()
+
+
+class NewRunDialog(QDialog):
+    """Result after exec(): `recipe`, `overrides` (list of key=value) and `run_name`."""
+
+    def __init__(self, tasks: TaskPool, parent: QWidget | None = None, *, recipe: str | None = None,
+                 values: dict | None = None, title: str = "New run") -> None:
+        super().__init__(parent)
+        self.setWindowTitle(title)
+        self.resize(560, 640)
+        self.tasks = tasks
+        self.preset_recipe, self.preset_values = recipe, values or {}
+        self.defaults: dict[str, dict[str, Any]] = {}
+        self.recipe, self.overrides, self.run_name = "", [], ""
+        self._editors: dict[str, QLineEdit] = {}
+
+        self.combo = QComboBox()
+        self.combo.setEditable(True)  # a path to a TOML recipe works as well as a name
+        self.combo.setToolTip("A built-in recipe (see `kagglebench recipes`) or a path to a TOML file")
+        self.desc = QLabel()
+        self.desc.setWordWrap(True)
+        self.name_edit = QLineEdit()
+        self.name_edit.setPlaceholderText("optional: a name to recognise the run by")
+        form = QFormLayout()
+        form.addRow("Recipe", self.combo)
+        form.addRow("", self.desc)
+        form.addRow("Run name", self.name_edit)
+        self.tree = QTreeWidget()
+        self.tree.setHeaderLabels(["Field", "Value (edit to override)"])
+        self.tree.setColumnWidth(0, 200)
+        self.error = QLabel()
+        self.error.setWordWrap(True)
+        self.error.setStyleSheet("color: #d9534f;")
+        self.buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
+        self.buttons.button(QDialogButtonBox.Ok).setText("Start run")
+        self.buttons.accepted.connect(self._validate)
+        self.buttons.rejected.connect(self.reject)
+        lay = QVBoxLayout(self)
+        lay.addLayout(form)
+        lay.addWidget(QLabel("Fields and their defaults; changed fields are passed as key=value:"))
+        lay.addWidget(self.tree, 1)
+        lay.addWidget(self.error)
+        lay.addWidget(self.buttons)
+        self.combo.activated.connect(lambda _i: self._load_recipe(self.combo.currentText()))
+        self.combo.lineEdit().editingFinished.connect(lambda: self._load_recipe(self.combo.currentText()))
+        self._set_busy(True)
+        self.tasks.submit(_list, self._got_list, self._show_error)
+
+    def _set_busy(self, busy: bool) -> None:
+        self.buttons.button(QDialogButtonBox.Ok).setEnabled(not busy)
+
+    def _show_error(self, msg: str) -> None:
+        self.error.setText(msg)
+        self._set_busy(False)
+
+    def _got_list(self, recipes: list[tuple[str, str]]) -> None:
+        self._descs = dict(recipes)
+        self.combo.clear()
+        for name, desc in recipes:
+            self.combo.addItem(name)
+            self.combo.setItemData(self.combo.count() - 1, desc, Qt.ToolTipRole)
+        pick = self.preset_recipe or (recipes[0][0] if recipes else "")
+        self.combo.setCurrentText(pick)
+        if pick:
+            self._load_recipe(pick)
+
+    def _load_recipe(self, recipe: str) -> None:
+        recipe = recipe.strip()
+        if not recipe or recipe == getattr(self, "_loaded", None):
+            return
+        self._loaded = recipe
+        self._set_busy(True)
+        self.error.clear()
+        self.tasks.submit(lambda: _load(recipe), lambda d: self._got_recipe(recipe, d), self._show_error)
+
+    def _got_recipe(self, recipe: str, d: dict) -> None:
+        if recipe != self.combo.currentText().strip():
+            return  # the user moved on to another recipe meanwhile
+        self.defaults = recipe_sections(d)
+        self.desc.setText(d.get("description") or getattr(self, "_descs", {}).get(recipe, ""))
+        self.tree.clear()
+        self._editors.clear()
+        preset = recipe_sections(self.preset_values) if recipe == self.preset_recipe else {}
+        for sec, fields in self.defaults.items():
+            top = QTreeWidgetItem([sec])
+            self.tree.addTopLevelItem(top)
+            for key, v in fields.items():
+                item = QTreeWidgetItem(top, [key])
+                edit = QLineEdit(format_value(preset.get(sec, {}).get(key, v)))
+                edit.setPlaceholderText(format_value(v) or "(empty)")
+                edit.setToolTip(f"default: {format_value(v) or '(empty)'}")
+                self.tree.setItemWidget(item, 1, edit)
+                self._editors[f"{sec}.{key}"] = edit
+            top.setExpanded(sec in ("train", "optim", "model"))
+        self._set_busy(False)
+
+    def texts(self) -> dict[str, str]:
+        return {k: e.text() for k, e in self._editors.items()}
+
+    def set_field(self, key: str, text: str) -> None:
+        """Set one field's text (`section.key` or a shortcut such as `epochs`)."""
+        shortcuts = {"epochs": "train.epochs", "batch_size": "train.batch_size", "lr": "optim.lr",
+                     "seed": "train.seed", "model": "model.name"}
+        self._editors[shortcuts.get(key, key)].setText(text)
+
+    def _validate(self) -> None:
+        recipe = self.combo.currentText().strip()
+        if not recipe:
+            self.error.setText("Choose a recipe first.")
+            return
+        overrides = changed_overrides(self.defaults, self.texts())
+        self._set_busy(True)
+        self.error.setText("Checking the settings…")
+
+        def ok(_d: dict) -> None:
+            self.recipe, self.overrides = recipe, overrides
+            self.run_name = self.name_edit.text().strip()
+            self.accept()
+
+        self.tasks.submit(lambda: _load(recipe, overrides), ok, self._show_error)

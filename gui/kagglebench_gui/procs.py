@@ -1,0 +1,102 @@
+"""Starting and stopping training runs as separate processes.
+
+A run is `python -m kagglebench train ...` in its own session, so a crash or
+an out-of-memory in training never takes the window down and closing the
+window leaves it going: the next start of the app finds it again through the
+store (runs are just rows with a pid). Stopping sends SIGTERM to the pid the
+trainer recorded; the trainer checkpoints and marks itself stopped.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kagglebench.errors import UserError
+from kagglebench.store import pid_alive
+from kagglebench_gui.wsinfo import WorkspaceInfo, tail_lines
+
+
+@dataclass
+class Launch:
+    """One child we started: its command, log file and (once it ends) exit status."""
+
+    proc: subprocess.Popen
+    what: str
+    log: Path
+    started: float = field(default_factory=time.time)
+
+
+class ProcessManager:
+    """Launches training children and reaps them; all calls are quick and non-blocking
+    except `launch`, which the window runs on its task pool (it opens a log file)."""
+
+    def __init__(self, ws: WorkspaceInfo, python: str = sys.executable) -> None:
+        self.ws = ws
+        self.python = python
+        self._lock = threading.Lock()
+        self._live: list[Launch] = []
+
+    def train_command(self, recipe: str, overrides: list[str], name: str | None = None) -> list[str]:
+        cmd = [self.python, "-m", "kagglebench", "--workspace", str(self.ws.root), "train", recipe, *overrides]
+        return cmd + (["--name", name] if name else [])
+
+    def resume_command(self, run_id: str) -> list[str]:
+        return [self.python, "-m", "kagglebench", "--workspace", str(self.ws.root), "train", "--resume", run_id]
+
+    def launch(self, cmd: list[str], what: str) -> Launch:
+        """Start `cmd` detached from the window: its own session, output to a log file."""
+        logs = self.ws.root / ".kagglebench-gui" / "launch"
+        logs.mkdir(parents=True, exist_ok=True)
+        log = logs / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{len(self._live)}.log"
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env.pop("QT_QPA_PLATFORM", None)  # the trainer never opens a window
+        with open(log, "wb") as out:
+            proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    cwd=self.ws.root, env=env, start_new_session=True)
+        launch = Launch(proc, what, log)
+        with self._lock:
+            self._live.append(launch)
+        return launch
+
+    def reap(self) -> list[tuple[Launch, int, str]]:
+        """Children that ended since the last call: (launch, exit status, last log lines).
+        Called from a timer; `poll()` never blocks and keeps finished children from
+        lingering as zombies while the window is open."""
+        ended = []
+        with self._lock:
+            for launch in list(self._live):
+                rc = launch.proc.poll()
+                if rc is not None:
+                    self._live.remove(launch)
+                    ended.append(launch)
+        return [(la, la.proc.returncode, tail_lines(la.log, 6)) for la in ended]
+
+    def running(self) -> list[Launch]:
+        with self._lock:
+            return list(self._live)
+
+
+def stop_run(run: dict) -> str:
+    """SIGTERM the run's training process. Returns a line for the status bar."""
+    if run["status"] != "running":
+        raise UserError(run["id"], f"is {run['status']}, not running: nothing to stop")
+    pid, host = run.get("pid"), run.get("host")
+    if host and host != socket.gethostname():
+        raise UserError(run["id"], f"runs on {host}; stop it there (this app can only signal its own machine)")
+    if not pid or not pid_alive(pid, host):
+        raise UserError(run["id"], "its training process is gone; it will show as failed")
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        raise UserError(run["id"], "its training process is gone; it will show as failed") from None
+    except PermissionError:
+        raise UserError(run["id"], f"process {pid} belongs to another user; it cannot be stopped from here") from None
+    return f"asked run {run['id']} to stop (it saves a checkpoint first)"

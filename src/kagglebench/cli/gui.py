@@ -1,0 +1,37 @@
+"""`kagglebench gui [--workspace DIR]`: open the desktop app on a workspace.
+
+The app is its own package (kagglebench_gui, from the `gui` extra); it is
+imported here, inside the command, so the engine never imports Qt.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "gui", parents=[common], help="open the desktop app (runs, live curves, GPU use, leaderboard)",
+        description="Open the kagglebench window on a workspace: start and stop runs, watch their loss "
+                    "and accuracy curves live, see GPU and CPU use, sync and plot your Kaggle scores, "
+                    "and submit. Without --workspace it uses the workspace around the current folder, "
+                    "or asks. Closing the window leaves runs training.")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from kagglebench.errors import UserError
+
+    try:
+        import pyqtgraph  # noqa: F401
+        import PySide6  # noqa: F401
+
+        from kagglebench_gui import app
+        from kagglebench_gui.wsinfo import open_workspace
+    except ImportError as e:
+        raise UserError("kagglebench gui", f"the desktop app needs PySide6 and pyqtgraph ({e.name} is "
+                        "missing): install with pip install 'kagglebench[gui]'") from None
+    argv = []
+    if args.workspace:
+        argv = ["--workspace", str(open_workspace(args.workspace).root)]  # a bad folder: one line, no window
+    return app.main(argv)

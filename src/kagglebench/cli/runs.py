@@ -1,0 +1,97 @@
+"""`kagglebench runs`: the table of training runs in this workspace (or of one sweep, ranked)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from typing import Any
+
+from kagglebench.errors import UserError
+
+DESCRIPTION = """\
+List the training runs recorded in this workspace: status (running, finished, stopped,
+diverged, failed), epochs done, best validation accuracy and the out-of-distribution
+accuracy once `kagglebench eval RUN_ID --ood` has measured it.
+With --sweep ID, only that sweep's runs, best first, with the settings each one tried."""
+
+# Top-level override shortcuts, as the config module spells them.
+_SHORTCUTS = {"epochs": "train.epochs", "batch_size": "train.batch_size", "lr": "optim.lr",
+              "seed": "train.seed", "model": "model.name"}
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("runs", parents=[common], help="list training runs and their best scores",
+                       description=DESCRIPTION)
+    p.add_argument("--sweep", metavar="ID", help="only the runs of this sweep, ranked by validation accuracy")
+    p.add_argument("--json", action="store_true",
+                   help='print a JSON list of {"id", "name", "recipe", "status", "epoch", "best_val_acc", '
+                        '"ood_acc"} on stdout')
+    p.set_defaults(func=run)
+
+
+def _lookup(config: dict[str, Any], key: str) -> Any:
+    section, _, name = _SHORTCUTS.get(key, key).partition(".")
+    return (config.get(section) or {}).get(name)
+
+
+def _rows(store: Any, sweep_id: str | None) -> tuple[list[dict[str, Any]], list[str]]:
+    keys: list[str] = []
+    if sweep_id:
+        sweep = store.get_sweep(sweep_id)
+        if sweep is None:
+            raise UserError(sweep_id, "no such sweep in this workspace (`kagglebench runs` lists every run "
+                            "with its sweep)")
+        keys = list(sweep["grid"])
+    runs = store.list_runs(sweep_id=sweep_id)
+    rows = []
+    for r in runs:
+        row = {"id": r["id"], "name": r["name"], "recipe": r["recipe"], "status": r["status"],
+               "epoch": r["epoch"], "total_epochs": r["total_epochs"], "best_val_acc": r["best_val_acc"],
+               "ood_acc": r["ood_acc"], "images_per_s": r["images_per_s"], "sweep": r["sweep_id"],
+               "created": r["created"], "message": r["message"]}
+        if sweep_id:
+            row["overrides"] = {k: _lookup(r["config"], k) for k in keys}
+        rows.append(row)
+    if sweep_id:
+        rows.sort(key=lambda x: (x["best_val_acc"] is None, -(x["best_val_acc"] or 0.0)))
+    return rows, keys
+
+
+def _pct(v: float | None) -> str:
+    return "-" if v is None else f"{100 * v:.2f}%"
+
+
+def _table(rows: list[dict[str, Any]], keys: list[str]) -> str:
+    head = ["id", "name", "status", "epoch", "best val", "ood", *keys, "started"]
+    body = []
+    for r in rows:
+        ep = f"{r['epoch']}/{r['total_epochs']}" if r["total_epochs"] else str(r["epoch"])
+        extra = [str(r["overrides"].get(k)) for k in keys] if keys else []
+        body.append([r["id"], r["name"], r["status"], ep, _pct(r["best_val_acc"]), _pct(r["ood_acc"]),
+                     *extra, time.strftime("%Y-%m-%d %H:%M", time.localtime(r["created"]))])
+    widths = [max(len(str(c)) for c in col) for col in zip(head, *body)]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(line, widths)).rstrip() for line in [head, *body]]
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    from kagglebench.store import Store
+    from kagglebench.workspace import find_workspace
+
+    ws = find_workspace(args.workspace)
+    if not ws.db_path.exists():
+        rows, keys = [], []
+        if args.sweep:
+            raise UserError(args.sweep, "no runs in this workspace yet")
+    else:
+        with Store(ws.db_path) as store:
+            rows, keys = _rows(store, args.sweep)
+    if args.json:
+        print(json.dumps(rows))
+    elif not rows:
+        print("no runs yet: start one with `kagglebench train demo-cnn` (or any recipe from "
+              "`kagglebench recipes`)")
+    else:
+        print(_table(rows, keys))
+    return 0

@@ -1,0 +1,184 @@
+"""Image operators the corruptions share, written in torch so they run batched on any device.
+
+They reproduce the library calls of the original CIFAR-C generator: scipy/skimage gaussian
+filters, OpenCV's filter2D borders, scipy's linear zoom, Pillow's BOX resize and
+ImageMagick's motion blur, each as plain tensor arithmetic over (N, C, H, W) batches.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+def _pad_index(n: int, r: int, mode: str) -> np.ndarray:
+    """Source index of each padded position along an axis of length n padded by r each side."""
+    i = np.arange(-r, n + r)
+    if mode == "nearest":           # scipy 'nearest', OpenCV BORDER_REPLICATE
+        return np.clip(i, 0, n - 1)
+    if mode == "reflect101":        # OpenCV BORDER_REFLECT_101 (default of filter2D/blur)
+        if n == 1:
+            return np.zeros_like(i)
+        p = 2 * (n - 1)
+        i = np.mod(i, p)
+        return np.where(i >= n, p - i, i)
+    if mode == "symmetric":         # scipy 'reflect' (edge pixel repeated)
+        p = 2 * n
+        i = np.mod(i, p)
+        return np.where(i >= n, p - 1 - i, i)
+    raise ValueError(f"unknown padding mode {mode!r}")
+
+
+def pad(x: torch.Tensor, ry: int, rx: int, mode: str) -> torch.Tensor:
+    """Pad the last two axes by (ry, rx) with a scipy/OpenCV border rule."""
+    if ry:
+        iy = torch.as_tensor(_pad_index(x.shape[-2], ry, mode), device=x.device)
+        x = x.index_select(-2, iy)
+    if rx:
+        ix = torch.as_tensor(_pad_index(x.shape[-1], rx, mode), device=x.device)
+        x = x.index_select(-1, ix)
+    return x
+
+
+def filter2d(x: torch.Tensor, kernel: torch.Tensor, mode: str = "reflect101") -> torch.Tensor:
+    """Correlate every channel with one 2-D kernel (odd sizes), same output size."""
+    n, c, h, w = x.shape
+    kh, kw = kernel.shape
+    xp = pad(x.reshape(n * c, 1, h, w), kh // 2, kw // 2, mode)
+    k = kernel.to(device=x.device, dtype=x.dtype)[None, None]
+    return F.conv2d(xp, k).reshape(n, c, h, w)
+
+
+def gaussian_kernel1d(sigma: float, truncate: float = 4.0) -> torch.Tensor:
+    """scipy.ndimage's gaussian kernel: radius int(truncate * sigma + 0.5), normalised."""
+    radius = int(truncate * sigma + 0.5)
+    if sigma <= 0 or radius == 0:
+        return torch.ones(1)
+    t = torch.arange(-radius, radius + 1, dtype=torch.float64)
+    k = torch.exp(-0.5 * (t / sigma) ** 2)
+    return (k / k.sum()).float()
+
+
+def gaussian_filter(x: torch.Tensor, sigma: float, mode: str = "nearest",
+                    truncate: float = 4.0) -> torch.Tensor:
+    """skimage.filters.gaussian / scipy gaussian_filter over the last two axes."""
+    k = gaussian_kernel1d(sigma, truncate)
+    if k.numel() == 1:
+        return x
+    return filter2d(filter2d(x, k[None, :], mode), k[:, None], mode)
+
+
+def box_blur3(x: torch.Tensor) -> torch.Tensor:
+    """cv2.blur(x, (3, 3)) with its default border."""
+    return filter2d(x, torch.full((3, 3), 1.0 / 9.0))
+
+
+def zoom_matrix(h: int, factor: float) -> torch.Tensor:
+    """(h, h) matrix M with M @ row == the original `clipped_zoom` along one axis.
+
+    clipped_zoom crops the centre ceil(h / factor) pixels, enlarges them with scipy's
+    linear zoom (corners mapped to corners, output length round(crop * factor)) and
+    trims back to h centred pixels.
+    """
+    ch = int(math.ceil(h / factor))
+    top = (h - ch) // 2
+    out = int(round(ch * factor))
+    trim = (out - h) // 2
+    j = np.arange(trim, trim + h, dtype=np.float64)
+    pos = j * (ch - 1) / (out - 1) if out > 1 else np.zeros_like(j)
+    lo = np.clip(np.floor(pos).astype(int), 0, ch - 1)
+    hi = np.clip(lo + 1, 0, ch - 1)
+    frac = pos - lo
+    m = np.zeros((h, h))
+    rows = np.arange(h)
+    np.add.at(m, (rows, top + lo), 1 - frac)
+    np.add.at(m, (rows, top + hi), frac)
+    return torch.as_tensor(m, dtype=torch.float32)
+
+
+def box_resize_matrix(n_in: int, n_out: int) -> torch.Tensor:
+    """(n_out, n_in) weights of Pillow's BOX resampling along one axis (same support rule)."""
+    scale = n_in / n_out
+    fscale = max(scale, 1.0)
+    support = 0.5 * fscale
+    m = np.zeros((n_out, n_in))
+    for o in range(n_out):
+        center = (o + 0.5) * scale
+        lo = max(int(center - support + 0.5), 0)
+        hi = min(int(center + support + 0.5), n_in)
+        t = (np.arange(lo, hi) - center + 0.5) / fscale
+        w = ((t > -0.5) & (t <= 0.5)).astype(np.float64)
+        if w.sum() == 0:
+            w[np.argmin(np.abs(t))] = 1.0
+        m[o, lo:hi] = w / w.sum()
+    return torch.as_tensor(m, dtype=torch.float32)
+
+
+def separable(x: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+    """rows @ x @ cols.T on every (H, W) plane: a linear resample along both axes."""
+    rows = rows.to(device=x.device, dtype=x.dtype)
+    cols = cols.to(device=x.device, dtype=x.dtype)
+    return torch.matmul(torch.matmul(rows, x), cols.T)
+
+
+def motion_blur(x: torch.Tensor, radius: float, sigma: float, angles: torch.Tensor) -> torch.Tensor:
+    """ImageMagick's MotionBlurImage, one angle (degrees) per image.
+
+    Same kernel as MagickCore: width 2*ceil(radius)+1 taps of a one-sided gaussian, tap i
+    read i pixels away along the angle (offsets rounded to whole pixels); borders repeat
+    the edge pixel (ImageMagick's default virtual pixels).
+    """
+    n, c, h, w = x.shape
+    width = int(2 * math.ceil(radius) + 1)
+    i = torch.arange(width, dtype=torch.float64)
+    k = torch.exp(-(i * i) / (2.0 * sigma * sigma))
+    k = (k / k.sum()).float()
+    rad = torch.deg2rad(angles.double().cpu())
+    ox = torch.ceil(i[None] * torch.cos(rad)[:, None] - 0.5).long().to(x.device)
+    oy = torch.ceil(i[None] * torch.sin(rad)[:, None] - 0.5).long().to(x.device)
+    yy = torch.arange(h, device=x.device)[None, :, None]
+    xx = torch.arange(w, device=x.device)[None, None, :]
+    flat = x.reshape(n, c, h * w)
+    out = torch.zeros_like(x)
+    for t in range(width):
+        if float(k[t]) < 1e-7:    # taps beyond ~5 sigma add nothing at 8-bit precision
+            continue
+        r = (yy + oy[:, t, None, None]).clamp(0, h - 1)
+        q = (xx + ox[:, t, None, None]).clamp(0, w - 1)
+        idx = (r * w + q).reshape(n, 1, h * w).expand(n, c, h * w)
+        out += float(k[t]) * torch.gather(flat, 2, idx).reshape(n, c, h, w)
+    return out
+
+
+def plasma_fractal(n: int, mapsize: int, decay: float, uniform) -> torch.Tensor:
+    """The diamond-square height maps of the original fog, n at once, each scaled to [0, 1].
+
+    `uniform(shape, lo, hi)` supplies the seeded random draws.
+    """
+    a = torch.zeros(n, mapsize, mapsize, dtype=torch.float64)
+    step, wibble = mapsize, 100.0
+    while step >= 2:
+        half = step // 2
+        corner = a[:, 0::step, 0::step]
+        sq = corner + torch.roll(corner, -1, 1)
+        sq = sq + torch.roll(sq, -1, 2)
+        a[:, half::step, half::step] = sq / 4 + wibble * uniform(sq.shape, -wibble, wibble)
+        dr = a[:, half::step, half::step]
+        ul = a[:, 0::step, 0::step]
+        lt = dr + torch.roll(dr, 1, 1) + ul + torch.roll(ul, -1, 2)
+        a[:, 0::step, half::step] = lt / 4 + wibble * uniform(lt.shape, -wibble, wibble)
+        tt = dr + torch.roll(dr, 1, 2) + ul + torch.roll(ul, -1, 1)
+        a[:, half::step, 0::step] = tt / 4 + wibble * uniform(tt.shape, -wibble, wibble)
+        step //= 2
+        wibble /= decay
+    a = a - a.amin(dim=(1, 2), keepdim=True)
+    return (a / a.amax(dim=(1, 2), keepdim=True).clamp_min(1e-12)).float()
+
+
+def rgb_value_chroma(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """HSV value (max channel) and max - min, each (N, 1, H, W)."""
+    v = x.amax(dim=1, keepdim=True)
+    return v, v - x.amin(dim=1, keepdim=True)

@@ -1,0 +1,123 @@
+"""The batched input pipeline (DESIGN.md boundary 5), in the style of airbench.
+
+The training split sits on the device as one uint8 NCHW tensor. Each batch is a slice of a
+seeded permutation; random crop (reflect padding), flips, an optional policy `augment`
+callable, normalization and resize all run as tensor operations on the whole batch. No
+per-sample PIL and no DataLoader workers.
+
+Data-parallel sharding: `batch_size` is the global batch; every rank draws the same seeded
+permutation and keeps positions rank::world_size of each global batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+CIFAR100_MEAN = (0.5071, 0.4867, 0.4408)
+CIFAR100_STD = (0.2675, 0.2565, 0.2761)
+
+
+def to_nchw_u8(images, device: str | torch.device = "cpu") -> torch.Tensor:
+    """uint8 NHWC (numpy, memmap or tensor) -> contiguous uint8 NCHW tensor on `device`."""
+    t = images if isinstance(images, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(images))
+    if t.dtype != torch.uint8 or t.ndim != 4 or t.shape[-1] != 3:
+        raise ValueError(f"expected uint8 images N x H x W x 3, got {tuple(t.shape)} {t.dtype}")
+    return t.to(device).permute(0, 3, 1, 2).contiguous()
+
+
+def normalize(x_u8: torch.Tensor, mean: Sequence[float], std: Sequence[float],
+              size: int | None = None, channels_last: bool = False) -> torch.Tensor:
+    """uint8 NCHW -> float NCHW: /255, (x - mean) / std, then bilinear resize to `size`."""
+    m = torch.tensor(mean, device=x_u8.device).view(1, -1, 1, 1)
+    s = torch.tensor(std, device=x_u8.device).view(1, -1, 1, 1)
+    x = (x_u8.float().div_(255) - m) / s
+    if size is not None and tuple(x.shape[-2:]) != (size, size):
+        x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=False)
+    return x.contiguous(memory_format=torch.channels_last) if channels_last else x
+
+
+def random_crop(x: torch.Tensor, padding: int, g: torch.Generator) -> torch.Tensor:
+    """Per-image random crop of the original size from a reflect-padded batch (one gather)."""
+    if padding <= 0:
+        return x
+    n, c, h, w = x.shape
+    xp = F.pad(x, (padding,) * 4, mode="reflect") if x.is_floating_point() else \
+        F.pad(x.float(), (padding,) * 4, mode="reflect").to(x.dtype)
+    dy = torch.randint(0, 2 * padding + 1, (n,), generator=g).to(x.device)
+    dx = torch.randint(0, 2 * padding + 1, (n,), generator=g).to(x.device)
+    rows = (dy[:, None] + torch.arange(h, device=x.device))[:, None, :, None]
+    cols = (dx[:, None] + torch.arange(w, device=x.device))[:, None, None, :]
+    ch = torch.arange(c, device=x.device)[None, :, None, None]
+    return xp[torch.arange(n, device=x.device)[:, None, None, None], ch, rows, cols]
+
+
+def random_flip(x: torch.Tensor, dim: int, g: torch.Generator) -> torch.Tensor:
+    """Flip each image along `dim` (3 = horizontal, 2 = vertical) with probability 1/2."""
+    flip = (torch.rand(len(x), generator=g) < 0.5).to(x.device).view(-1, 1, 1, 1)
+    return torch.where(flip, x.flip(dim), x)
+
+
+class BatchPipeline:
+    """Epoch iterator over a device-resident uint8 dataset: yields (float NCHW, int64 labels)."""
+
+    def __init__(self, images_u8_nhwc, labels, batch_size: int, *, shuffle: bool = True,
+                 drop_last: bool = True, seed: int = 0, crop_padding: int = 0, hflip: bool = False,
+                 vflip: bool = False, mean: Sequence[float] = (0.5, 0.5, 0.5),
+                 std: Sequence[float] = (0.5, 0.5, 0.5), size: int | None = None,
+                 augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                 channels_last: bool = False, rank: int = 0, world_size: int = 1,
+                 device: str | torch.device | None = None) -> None:
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} outside world_size {world_size}")
+        dev = device or (images_u8_nhwc.device if isinstance(images_u8_nhwc, torch.Tensor) else "cpu")
+        self.images = to_nchw_u8(images_u8_nhwc, dev)
+        self.labels = torch.as_tensor(np.asarray(labels) if not isinstance(labels, torch.Tensor)
+                                      else labels, dtype=torch.int64).to(dev)
+        self.batch_size, self.shuffle, self.drop_last, self.seed = batch_size, shuffle, drop_last, seed
+        self.crop_padding, self.hflip, self.vflip, self.augment = crop_padding, hflip, vflip, augment
+        self.mean, self.std, self.size, self.channels_last = mean, std, size, channels_last
+        self.rank, self.world_size, self.epoch = rank, world_size, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Choose the epoch whose permutation and augmentations the next iteration uses."""
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        n = len(self.labels)
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        n, bs = len(self.labels), self.batch_size
+        # The permutation depends on (seed, epoch) only, so every rank draws the same one.
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        order = torch.randperm(n, generator=g) if self.shuffle else torch.arange(n)
+        # Augmentation randomness differs per rank (each rank sees different images anyway).
+        ga = torch.Generator().manual_seed((self.seed * 1_000_003 + self.epoch) * 131 + self.rank)
+        for b in range(len(self)):
+            idx = order[b * bs:(b + 1) * bs][self.rank::self.world_size].to(self.images.device)
+            x = self.images[idx]
+            x = random_crop(x, self.crop_padding, ga)
+            if self.hflip:
+                x = random_flip(x, 3, ga)
+            if self.vflip:
+                x = random_flip(x, 2, ga)
+            if self.augment is not None:
+                x = self.augment(x)
+            yield normalize(x, self.mean, self.std, self.size, self.channels_last), self.labels[idx]
+
+
+def prepare_eval(images_u8, mean: Sequence[float], std: Sequence[float], size: int | None,
+                 device: str | torch.device = "cpu") -> torch.Tensor:
+    """Evaluation batch with the run's own transform: uint8 NHWC -> normalized float NCHW."""
+    return normalize(to_nchw_u8(images_u8, device), mean, std, size)
+
+
+def eval_batches(images_u8, mean: Sequence[float], std: Sequence[float], size: int | None,
+                 batch_size: int = 500, device: str | torch.device = "cpu") -> Iterator[torch.Tensor]:
+    """prepare_eval over consecutive slices, so a large (memory-mapped) set is never copied whole."""
+    for start in range(0, len(images_u8), batch_size):
+        yield prepare_eval(images_u8[start:start + batch_size], mean, std, size, device)

@@ -1,0 +1,124 @@
+"""A workspace's test set, read in submission order without holding it all in memory.
+
+The test images come in blocks (one per DS-542 distortion file, else one block); each block
+is opened (memory-mapped where possible) only while it is read. When the workspace has a
+sample_submission.csv its ids and order win: if they list the same ids in another order the
+rows are gathered in the sample's order; different ids are an error naming the first stranger.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from kagglebench.errors import UserError
+
+if TYPE_CHECKING:
+    from kagglebench.workspace import Workspace
+
+
+class TestSource:
+    """Blocks of test images with their ids, plus the header/order a sample submission imposes."""
+
+    def __init__(self, blocks: list[Callable[[], np.ndarray]], sizes: list[int],
+                 ids: Sequence[str], sample: Path | None = None) -> None:
+        self.blocks, self.sizes = blocks, sizes
+        self.offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        self.natural_ids = ids
+        self.ids: Sequence[str] = ids
+        self.header: list[str] | None = None
+        self.sample = sample
+        self.order: np.ndarray | None = None
+        if sample is not None:
+            self._apply_sample(sample)
+
+    def __len__(self) -> int:
+        return int(self.offsets[-1])
+
+    def _apply_sample(self, sample: Path) -> None:
+        from kagglebench.workspace import read_sample_submission
+
+        header, ids = read_sample_submission(sample)
+        if len(ids) != len(self):
+            raise UserError(sample, f"has {len(ids)} rows but the test data holds {len(self)} images")
+        self.header, self.ids = header, ids
+        if all(a == b for a, b in zip(ids, self.natural_ids)):
+            return
+        position = {name: i for i, name in enumerate(self.natural_ids)}
+        missing = next((name for name in ids if name not in position), None)
+        if missing is not None:
+            raise UserError(sample, f"id {missing!r} is not in the test data")
+        self.order = np.fromiter((position[name] for name in ids), np.int64, len(ids))
+
+    def iter_chunks(self, chunk: int = 10000) -> Iterator[tuple[list[str], np.ndarray]]:
+        """(ids, uint8 NHWC) chunks in submission order; at most one block open at a time."""
+        if self.order is None:
+            for b, load in enumerate(self.blocks):
+                arr, base = load(), int(self.offsets[b])
+                for start in range(0, len(arr), chunk):
+                    stop = min(len(arr), start + chunk)
+                    yield list(self.ids[base + start: base + stop]), np.asarray(arr[start:stop])
+                del arr
+            return
+        for start in range(0, len(self), chunk):
+            yield list(self.ids[start: start + chunk]), self._gather(self.order[start: start + chunk])
+
+    def _gather(self, idx: np.ndarray) -> np.ndarray:
+        which = np.searchsorted(self.offsets, idx, side="right") - 1
+        out = None
+        for b in np.unique(which):
+            arr = self.blocks[b]()
+            sel = which == b
+            part = np.asarray(arr[idx[sel] - self.offsets[b]])
+            if out is None:
+                out = np.empty((len(idx), *part.shape[1:]), np.uint8)
+            out[sel] = part
+        return out
+
+
+def open_test_source(ws: Workspace) -> TestSource:
+    """The test set of `ws` according to its profile (UserError when it has none)."""
+    from kagglebench.data import formats
+    from kagglebench.workspace import OodIds
+
+    kind = ws.profile.test_kind
+    sample = ws.data_path("sample_submission")
+    if sample is not None and not sample.is_file():
+        raise UserError(sample, "sample submission not found")
+    test_path = ws.data_path("test")
+    if kind == "ood":
+        if test_path is None:
+            raise UserError(ws.settings_path, "no `test = ...` OOD folder in the [data] table")
+        files = formats.ood_files(test_path)
+        first = formats.open_ood_file(files[0])
+        per = len(first) // formats.OOD_SEVERITIES
+        blocks = [lambda f=f: _checked_ood(f, first.shape) for f in files]
+        return TestSource(blocks, [len(first)] * len(files), OodIds(len(files), per), sample)
+    if kind == "pickle":
+        if test_path is None:
+            raise UserError(ws.settings_path, "no `test = ...` pickle in the [data] table")
+        ds = formats.load_nyu_pickle(test_path)
+    elif kind == "images":
+        if test_path is None:
+            raise UserError(ws.root, "this workspace has no test images; add `test = \"FOLDER\"` "
+                            "to the [data] table of kagglebench.toml")
+        ds = formats.load_imagefolder(test_path)
+        ds.ids = [Path(i).stem for i in ds.ids]
+    else:
+        ds = ws.labelled_test()
+        if ds is None:
+            raise UserError(ws.root, "the training data has no test split")
+        ds.ids = [str(i) for i in range(len(ds))]
+    return TestSource([lambda: ds.images], [len(ds)], ds.ids, sample)
+
+
+def _checked_ood(file: Path, shape: tuple) -> np.ndarray:
+    from kagglebench.data import formats
+
+    arr = formats.open_ood_file(file)
+    if arr.shape != shape:
+        raise UserError(file, f"shape {arr.shape} differs from distortion00.npy's {shape}")
+    return arr

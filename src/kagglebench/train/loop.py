@@ -1,0 +1,268 @@
+"""The training loop: `train_one_epoch` and `evaluate`, plain functions, state passed in.
+
+Read top to bottom like nanoGPT's train.py. Everything a step touches lives in `Parts`
+(model, optimizer, scaler, EMA, SWA); counters and early-stopping state live in
+`TrainState`, which checkpoints save. The learning rate is a pure function of the global
+step (`optim.lr_at`), set before every step. The runner (`runner.py`) owns the run:
+store, logs, checkpoints, signals.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from kagglebench.train.mixing import mix_batch, soft_cross_entropy
+from kagglebench.train.optim import lr_at, set_lr
+
+
+class Diverged(Exception):
+    """The loss turned NaN or infinite; `step` is the global step where it was seen."""
+
+    def __init__(self, step: int, loss: float) -> None:
+        self.step, self.loss = step, loss
+        super().__init__(f"loss became {loss} at step {step}; lower the learning rate "
+                         "(lr=...) or set train.grad_clip")
+
+
+@dataclass
+class TrainState:
+    """Counters and early-stopping memory; saved in every checkpoint as `trainer`."""
+    step: int = 0                # optimizer steps done, over the whole run
+    epoch: int = 0               # epochs completed
+    batch: int = 0               # batches done in the current, unfinished epoch
+    best_metric: float | None = None
+    best_val_acc: float | None = None
+    bad_epochs: int = 0          # epochs since the monitored metric last improved
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Parts:
+    """What a training step needs. `model` may be wrapped (DDP, torch.compile); `raw` is the
+    plain module whose state dict we save and whose averages EMA/SWA keep."""
+    model: nn.Module
+    raw: nn.Module
+    optimizer: Any
+    device: torch.device
+    scaler: torch.amp.GradScaler | None = None
+    amp_dtype: torch.dtype | None = None
+    ema: nn.Module | None = None
+    swa: nn.Module | None = None
+
+    def autocast(self) -> Any:
+        return torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None)
+
+    def eval_model(self) -> nn.Module:
+        """The model we predict with: the EMA when kept, else the raw one."""
+        return self.ema.module if self.ema is not None else self.raw
+
+
+@dataclass
+class Schedule:
+    """The constants `lr_at` needs, fixed for the whole run."""
+    recipe: Any
+    steps_per_epoch: int
+    total_steps: int
+
+    def lr(self, step: int) -> float:
+        t, sched = self.recipe.train, self.recipe.schedule
+        swa_start = swa_start_epoch(self.recipe) * self.steps_per_epoch if t.swa else None
+        swa_lr = (t.swa_lr or self.recipe.optim.lr / 10) if t.swa else None
+        return lr_at(step, base_lr=self.recipe.optim.lr, schedule=sched,
+                     steps_per_epoch=self.steps_per_epoch, total_steps=self.total_steps,
+                     swa_lr=swa_lr, swa_start_step=swa_start)
+
+
+def swa_start_epoch(recipe: Any) -> int:
+    """The first epoch (0-based) that SWA averages: train.swa_start_epoch, or 75% of the way in."""
+    t = recipe.train
+    return t.swa_start_epoch if t.swa_start_epoch > 0 else int(0.75 * t.epochs)
+
+
+def train_step(parts: Parts, x: torch.Tensor, y: torch.Tensor, recipe: Any,
+               num_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """One optimizer step; returns (loss, number correct) as tensors, without syncing."""
+    t = recipe.train
+    inputs, target = mix_batch(x, y, num_classes, mixup_alpha=t.mixup_alpha, cutmix_alpha=t.cutmix_alpha)
+    with parts.autocast():
+        logits = parts.model(inputs)
+    loss = soft_cross_entropy(logits, target, t.label_smoothing)
+    parts.optimizer.zero_grad(set_to_none=True)
+    if parts.scaler is not None:
+        parts.scaler.scale(loss).backward()
+        if t.grad_clip:
+            parts.scaler.unscale_(parts.optimizer)
+            nn.utils.clip_grad_norm_(parts.raw.parameters(), t.grad_clip)
+        parts.scaler.step(parts.optimizer)
+        parts.scaler.update()
+    else:
+        loss.backward()
+        if t.grad_clip:
+            nn.utils.clip_grad_norm_(parts.raw.parameters(), t.grad_clip)
+        parts.optimizer.step()
+    if parts.ema is not None:
+        parts.ema.update_parameters(parts.raw)
+    correct = (logits.detach().argmax(1) == y).sum()
+    return loss.detach(), correct
+
+
+def train_one_epoch(parts: Parts, state: TrainState, recipe: Any, batches: Iterable, *,
+                    schedule: Schedule, num_classes: int, log_every: int = 10,
+                    on_log: Callable[[dict[str, Any]], None] | None = None,
+                    should_stop: Callable[[], bool] | None = None,
+                    progress: Any = None) -> dict[str, Any]:
+    """Train over `batches` (the rest of the current epoch), advancing `state.step` and
+    `state.batch`. Returns the epoch's train_loss, train_acc, images_per_s and `stopped`
+    (True when `should_stop` asked to stop before the epoch ended). Raises Diverged."""
+    parts.model.train()
+    sums = {"loss": 0.0, "correct": 0, "seen": 0}
+    window: list[tuple[int, torch.Tensor, torch.Tensor, int]] = []  # (step, loss, correct, n)
+    t0, seen_at_t0 = time.perf_counter(), 0
+    stopped = False
+    for x, y in batches:
+        lr = schedule.lr(state.step)
+        set_lr(parts.optimizer, lr)
+        loss, correct = train_step(parts, x, y, recipe, num_classes)
+        state.step += 1
+        state.batch += 1
+        window.append((state.step, loss, correct, y.shape[0]))
+        if progress is not None:
+            progress.update(1)
+        if len(window) >= log_every:
+            row = _flush(window, sums, state, schedule, lr, t0, seen_at_t0)
+            if on_log is not None:
+                on_log(row)
+            if progress is not None:
+                progress.postfix(row)
+        # A stop asked on an epoch's last step lets the epoch end normally (validation,
+        # epoch checkpoint); the runner stops before the next one.
+        if should_stop is not None and should_stop() and state.batch < schedule.steps_per_epoch:
+            stopped = True
+            break
+    if window:
+        row = _flush(window, sums, state, schedule, schedule.lr(max(0, state.step - 1)), t0, seen_at_t0)
+        if on_log is not None:
+            on_log(row)
+    elapsed = max(1e-9, time.perf_counter() - t0)
+    seen = max(1, sums["seen"])
+    return {"train_loss": sums["loss"] / seen, "train_acc": sums["correct"] / seen,
+            "images_per_s": sums["seen"] / elapsed, "stopped": stopped}
+
+
+def _flush(window: list, sums: dict, state: TrainState, schedule: Schedule, lr: float,
+           t0: float, seen_at_t0: int) -> dict[str, Any]:
+    """Sync the window's losses to the host (one sync per window, not per step), check them
+    for NaN/inf, and build a step metric row."""
+    losses = torch.stack([w[1] for w in window]).float().cpu()
+    correct = int(torch.stack([w[2] for w in window]).sum().cpu())
+    sizes = [w[3] for w in window]
+    finite = torch.isfinite(losses)
+    if not bool(finite.all()):
+        bad = int((~finite).nonzero()[0, 0])
+        raise Diverged(window[bad][0], float(losses[bad]))
+    n = sum(sizes)
+    loss_sum = float((losses * torch.tensor(sizes, dtype=torch.float32)).sum())
+    sums["loss"] += loss_sum
+    sums["correct"] += correct
+    sums["seen"] += n
+    window.clear()
+    elapsed = max(1e-9, time.perf_counter() - t0)
+    return {"scope": "step", "step": state.step,
+            "epoch": state.epoch + state.batch / max(1, schedule.steps_per_epoch),
+            "train_loss": loss_sum / n, "train_acc": correct / n, "lr": lr,
+            "images_per_s": (sums["seen"] - seen_at_t0) / elapsed}
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, *, mean: Any, std: Any,
+             size: int, batch_size: int = 256, amp_dtype: torch.dtype | None = None,
+             channels_last: bool = False) -> dict[str, float]:
+    """Loss, top-1 and top-5 accuracy on uint8 NHWC `images` (already on the model's device),
+    prepared exactly as at test time (`pipeline.prepare_eval`: resize + normalize)."""
+    from kagglebench.data.pipeline import prepare_eval
+
+    was_training = model.training
+    model.eval()
+    device = images.device
+    loss_sum, correct, top5, n = 0.0, 0, 0, labels.shape[0]
+    for i in range(0, n, batch_size):
+        x = prepare_eval(images[i:i + batch_size], mean, std, size, device)
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        y = labels[i:i + batch_size]
+        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+            logits = model(x)
+        logits = logits.float()
+        loss_sum += float(F.cross_entropy(logits, y, reduction="sum"))
+        correct += int((logits.argmax(1) == y).sum())
+        k = min(5, logits.shape[1])
+        top5 += int((logits.topk(k, 1).indices == y[:, None]).any(1).sum())
+    model.train(was_training)
+    n = max(1, n)
+    return {"val_loss": loss_sum / n, "val_acc": correct / n, "val_top5": top5 / n}
+
+
+def improved(metric: float, best: float | None, higher_is_better: bool) -> bool:
+    if best is None or math.isnan(best):
+        return True
+    return metric > best if higher_is_better else metric < best
+
+
+class Progress:
+    """A tqdm bar on a terminal; plain log lines every few steps otherwise (CI, the GUI's pipe)."""
+
+    def __init__(self, total: int, initial: int, desc: str, log: Callable[[str], None],
+                 every: int = 50) -> None:
+        self.log, self.every, self.total, self.n = log, every, total, initial
+        self.bar = None
+        if sys.stderr.isatty():
+            from tqdm import tqdm
+            self.bar = tqdm(total=total, initial=initial, desc=desc, unit="step", dynamic_ncols=True,
+                            file=sys.stderr)
+        self.t0, self.n0, self.logged_at = time.perf_counter(), initial, initial
+
+    def update(self, n: int) -> None:
+        self.n += n
+        if self.bar is not None:
+            self.bar.update(n)
+
+    def postfix(self, row: dict[str, Any]) -> None:
+        text = f"loss {row['train_loss']:.4f} acc {row['train_acc']:.3f} {row['images_per_s']:.0f} img/s"
+        if self.bar is not None:
+            self.bar.set_postfix_str(text, refresh=False)
+        elif self.n - self.logged_at >= self.every or self.n == self.total:
+            self.logged_at = self.n
+            rate = (self.n - self.n0) / max(1e-9, time.perf_counter() - self.t0)
+            eta = (self.total - self.n) / rate if rate > 0 else float("nan")
+            self.log(f"step {self.n}/{self.total} epoch {row['epoch']:.2f} {text} eta {_fmt_eta(eta)}")
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _fmt_eta(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "?"
+    m, s = divmod(int(seconds), 60)
+    h, m = divmod(m, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def skip(batches: Iterator, n: int) -> Iterator:
+    """Advance a batch iterator by `n` batches (mid-epoch resume replays the pipeline's draws)."""
+    for _ in range(n):
+        next(batches)
+    return batches

@@ -1,0 +1,126 @@
+"""Optimizers and learning-rate schedules.
+
+`create_optimizer` builds SGD (optionally Nesterov), Adam or AdamW over parameter
+groups, optionally wrapped in `Lookahead`. Schedules are pure functions of the
+global step (`lr_at`), as in nanoGPT: the trainer sets each group's lr before
+every step, so resuming a run needs no scheduler object, only the step.
+Each parameter group carries an `lr_scale` (1.0, or the backbone's scale).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+
+from kagglebench.errors import UserError
+
+OPTIMIZERS = ("sgd", "adam", "adamw")
+SCHEDULES = ("none", "step", "cosine", "onecycle")
+
+
+class Lookahead:
+    """Lookahead (Zhang et al. 2019): every k steps, pull slow weights towards the fast ones
+    by alpha and copy them back. Wraps any optimizer; its state saves with the inner one's."""
+
+    def __init__(self, inner: torch.optim.Optimizer, k: int = 5, alpha: float = 0.5) -> None:
+        if k < 1 or not 0.0 < alpha <= 1.0:
+            raise UserError("optim.lookahead_k / optim.lookahead_alpha",
+                            f"need k >= 1 and 0 < alpha <= 1 (got k={k}, alpha={alpha})")
+        self.inner, self.k, self.alpha = inner, k, alpha
+        self.param_groups = inner.param_groups  # shared, so setting lr reaches the inner optimizer
+        self.defaults = inner.defaults
+        self.counter = 0
+        self.slow = [[p.detach().clone() for p in g["params"]] for g in self.param_groups]
+
+    @property
+    def state(self) -> Any:
+        return self.inner.state
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        self.inner.zero_grad(set_to_none=set_to_none)
+
+    @torch.no_grad()
+    def step(self, closure: Any = None) -> Any:
+        loss = self.inner.step(closure)
+        self.counter += 1
+        if self.counter % self.k == 0:
+            for group, slows in zip(self.param_groups, self.slow):
+                for p, s in zip(group["params"], slows):
+                    s.add_(p.detach() - s, alpha=self.alpha)
+                    p.copy_(s)
+        return loss
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"inner": self.inner.state_dict(), "counter": self.counter,
+                "slow": [[s.clone() for s in g] for g in self.slow]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.inner.load_state_dict(state["inner"])
+        self.counter = state["counter"]
+        for mine, saved in zip(self.slow, state["slow"]):
+            for s, v in zip(mine, saved):
+                s.copy_(v)
+
+
+def create_optimizer(groups: Iterable[dict[str, Any]], cfg: Any) -> Any:
+    """An optimizer from an `[optim]` config. `groups` are torch parameter groups,
+    each with "params" and optionally "lr_scale"."""
+    groups = [{"lr_scale": 1.0, **g, "lr": cfg.lr * g.get("lr_scale", 1.0)} for g in groups]
+    name = cfg.name.lower()
+    if name == "sgd":
+        opt: torch.optim.Optimizer = torch.optim.SGD(
+            groups, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
+            nesterov=bool(cfg.nesterov and cfg.momentum > 0))
+    elif name == "adam":
+        opt = torch.optim.Adam(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    elif name == "adamw":
+        opt = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    else:
+        raise UserError("optim.name", f"unknown optimizer {cfg.name!r}; choose one of {', '.join(OPTIMIZERS)}")
+    if cfg.lookahead:
+        opt = Lookahead(opt, k=cfg.lookahead_k, alpha=cfg.lookahead_alpha)
+    return opt
+
+
+def lr_at(step: int, *, base_lr: float, schedule: Any, steps_per_epoch: int, total_steps: int,
+          swa_lr: float | None = None, swa_start_step: int | None = None) -> float:
+    """The learning rate at optimizer step `step` (0-based): a pure function of the step.
+
+    Linear warm-up over `schedule.warmup_epochs` comes first (not for one-cycle, which has
+    its own ramp); then step decay every `step_size` epochs, cosine to zero, or one-cycle
+    (ramp to the peak over the first 30%, cosine down to peak/1e4). With SWA, the lr is
+    held at `swa_lr` from the SWA start on.
+    """
+    if swa_lr is not None and swa_start_step is not None and step >= swa_start_step:
+        return swa_lr
+    name = schedule.name.lower()
+    total = max(1, total_steps)
+    warmup = round(schedule.warmup_epochs * steps_per_epoch) if name != "onecycle" else 0
+    if step < warmup:
+        return base_lr * (step + 1) / warmup
+    if name == "none":
+        return base_lr
+    if name == "step":
+        epoch = step // max(1, steps_per_epoch)
+        return base_lr * schedule.gamma ** (epoch // max(1, schedule.step_size))
+    if name == "cosine":
+        t = (step - warmup) / max(1, total - warmup)
+        return base_lr * 0.5 * (1.0 + math.cos(math.pi * min(1.0, t)))
+    if name == "onecycle":
+        # The same shape as torch.optim.lr_scheduler.OneCycleLR's defaults.
+        up = max(1, int(0.3 * total))
+        start, end = base_lr / 25.0, base_lr / 1e4
+        if step < up:
+            return start + (base_lr - start) * 0.5 * (1 - math.cos(math.pi * step / up))
+        t = min(1.0, (step - up) / max(1, total - up))
+        return end + (base_lr - end) * 0.5 * (1 + math.cos(math.pi * t))
+    raise UserError("schedule.name", f"unknown schedule {schedule.name!r}; choose one of {', '.join(SCHEDULES)}")
+
+
+def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    """Apply `lr` to every group, scaled by the group's `lr_scale` (the backbone's is smaller)."""
+    for g in optimizer.param_groups:
+        g["lr"] = lr * g.get("lr_scale", 1.0)

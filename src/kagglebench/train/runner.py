@@ -1,0 +1,460 @@
+"""One training run from start (or resume) to a final status in the store.
+
+`train_run(ws, recipe)` creates the run (store row, `runs/<id>/config.json`,
+`train.log`), builds data, model and optimizer (`build.py`), loops over epochs with
+`loop.train_one_epoch` / `loop.evaluate`, writes step and epoch metrics, keeps
+checkpoints, and ends with one status: finished, stopped (SIGTERM / Ctrl-C: checkpoint
+first), diverged (NaN/inf loss) or failed. `train_run(ws, None, run_id=ID)` resumes from
+the run's `last` checkpoint and continues exactly where it stopped.
+Under torchrun only rank 0 writes the store, logs and checkpoints.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import torch
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn, update_bn
+
+from kagglebench.errors import UserError
+from kagglebench.train import build, checkpoints, loop
+
+
+class RunLog:
+    """Lines to stderr and to runs/<id>/train.log (main rank only)."""
+
+    def __init__(self, path: Path | None, enabled: bool) -> None:
+        self.enabled = enabled
+        self.file = open(path, "a", encoding="utf-8") if (enabled and path) else None  # noqa: SIM115 - lives as long as the run
+
+    def __call__(self, msg: str) -> None:
+        if not self.enabled:
+            return
+        line = f"{time.strftime('%H:%M:%S')} {msg}"
+        print(line, file=sys.stderr, flush=True)
+        if self.file:
+            self.file.write(line + "\n")
+            self.file.flush()
+
+    def close(self) -> None:
+        if self.file:
+            self.file.close()
+
+
+class StopFlag:
+    """SIGTERM / Ctrl-C ask the loop to stop after the current step (it then checkpoints);
+    a second Ctrl-C stops at once."""
+
+    def __init__(self) -> None:
+        self.reason: str | None = None
+        self._old: dict[int, Any] = {}
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.reason is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.reason = "stopped by SIGTERM" if signum == signal.SIGTERM else "stopped by Ctrl-C"
+
+    def install(self) -> None:
+        if hasattr(signal, "SIGTERM") and _in_main_thread():
+            for s in (signal.SIGTERM, signal.SIGINT):
+                self._old[s] = signal.signal(s, self._handle)
+
+    def restore(self) -> None:
+        for s, h in self._old.items():
+            signal.signal(s, h)
+        self._old.clear()
+
+
+def _in_main_thread() -> bool:
+    import threading
+    return threading.current_thread() is threading.main_thread()
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], check=False, cwd=Path(__file__).parent, capture_output=True,
+                             text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+    out = {"python": platform.python_version()}
+    for pkg in ("kagglebench", "torch", "torchvision", "numpy"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w") as f:
+        json.dump(obj, f, indent=2)
+    os.replace(tmp, path)
+
+
+# ------------------------------------------------------------------ assembling a run
+
+def _make_parts(ws: Any, recipe: Any, data: SimpleNamespace, device: torch.device, dist: Any,
+                info: Any, fresh: bool, log: RunLog) -> loop.Parts:
+    from kagglebench.models import build_model, init_from_data
+    from kagglebench.train.optim import create_optimizer
+
+    t = recipe.train
+    raw = build_model(recipe.model, len(data.classes), data.size)
+    if fresh and recipe.model.init_from:
+        log(f"starting from the weights of {build.init_from(ws, recipe.model.init_from, raw)}")
+    raw.to(device)
+    if fresh and hasattr(raw, "init_from_data"):
+        # Data-dependent initialisation (the fast net's whitening stem) from training images.
+        from kagglebench.data.pipeline import prepare_eval
+        init_from_data(raw, prepare_eval(data.train_x[:256], data.mean, data.std, data.size, device))
+    if t.channels_last:
+        raw.to(memory_format=torch.channels_last)
+    dtype = build.amp_dtype(t.amp, device)
+    parts = loop.Parts(model=raw, raw=raw, optimizer=create_optimizer(build.param_groups(raw, recipe), recipe.optim),
+                       device=device, amp_dtype=dtype,
+                       scaler=torch.amp.GradScaler("cuda") if dtype == torch.float16 else None)
+    if t.ema_decay > 0:
+        parts.ema = AveragedModel(raw, multi_avg_fn=get_ema_multi_avg_fn(t.ema_decay), use_buffers=True)
+    if t.swa:
+        parts.swa = AveragedModel(raw)
+    model = dist.wrap(raw, info) if info.world_size > 1 else raw
+    parts.model = torch.compile(model) if t.compile else model
+    return parts
+
+
+def _make_pipeline(recipe: Any, data: SimpleNamespace, info: Any) -> Any:
+    from kagglebench.data.pipeline import BatchPipeline
+    from kagglebench.train.augment import create_augment
+
+    d, t = recipe.data, recipe.train
+    pipe = BatchPipeline(data.train_x, data.train_y, t.batch_size, shuffle=True, drop_last=t.drop_last,
+                         seed=t.seed, crop_padding=d.crop_padding, hflip=d.hflip, vflip=d.vflip,
+                         mean=data.mean, std=data.std, size=data.size, augment=create_augment(d),
+                         channels_last=t.channels_last, rank=info.rank, world_size=info.world_size)
+    if len(pipe) == 0:
+        raise UserError(f"batch_size={t.batch_size}", f"larger than the training split "
+                        f"({data.split['n_train']} images) with train.drop_last: lower batch_size")
+    return pipe
+
+
+def _state_dict(parts: loop.Parts, state: loop.TrainState, recipe: Any, classes: list[str],
+                metrics: dict[str, Any], swa_final: bool = False) -> dict[str, Any]:
+    from kagglebench.config import recipe_to_dict
+    return {"format": checkpoints.FORMAT_VERSION, "config": recipe_to_dict(recipe), "classes": classes,
+            "epoch": state.epoch, "step": state.step, "batch": state.batch, "metrics": metrics,
+            "model": parts.raw.state_dict(), "optimizer": parts.optimizer.state_dict(),
+            "scheduler": {"step": state.step},  # the lr is a pure function of the step
+            "scaler": parts.scaler.state_dict() if parts.scaler else None,
+            "ema": parts.ema.state_dict() if parts.ema is not None else None,
+            "swa": parts.swa.state_dict() if parts.swa is not None else None, "swa_final": swa_final,
+            "rng": checkpoints.rng_state(), "trainer": state.to_dict()}
+
+
+def _load_state(parts: loop.Parts, ckpt: dict[str, Any]) -> loop.TrainState:
+    parts.raw.load_state_dict(ckpt["model"])
+    parts.optimizer.load_state_dict(ckpt["optimizer"])
+    if parts.scaler is not None and ckpt.get("scaler"):
+        parts.scaler.load_state_dict(ckpt["scaler"])
+    if parts.ema is not None and ckpt.get("ema"):
+        parts.ema.load_state_dict(ckpt["ema"])
+    if parts.swa is not None and ckpt.get("swa"):
+        parts.swa.load_state_dict(ckpt["swa"])
+    return loop.TrainState(**ckpt["trainer"])
+
+
+# ------------------------------------------------------------------ the run
+
+def train_run(ws: Any, recipe: Any = None, *, name: str | None = None, run_id: str | None = None,
+              sweep_id: str | None = None, json_mode: bool = False,
+              stop_after_steps: int | None = None) -> dict[str, Any]:
+    """Train `recipe` as a new run, or resume `run_id`; returns {"id", "status", "best_val_acc",
+    "epochs", "message"}. `stop_after_steps` stops (as SIGTERM would) once that many steps are done."""
+    from kagglebench.train import distributed as dist
+
+    main = dist.env_info().is_main
+    store = ws.store() if main else None
+    ckpt = None
+    try:
+        if run_id is not None:
+            recipe, ckpt = _prepare_resume(ws, store, run_id)
+        info = dist.setup(recipe.train.device)
+        device = torch.device(info.device) if info.distributed else build.pick_device(recipe.train.device)
+        build.seed_everything(recipe.train.seed + info.rank, recipe.train.deterministic)
+        data = build.load_data(ws, recipe, device)
+        recipe = build.resolved_recipe(recipe, data)
+        if run_id is None:
+            run_id = _create_run(ws, store, recipe, data, name, sweep_id, dist, info)
+        run_dir = Path(ws.runs_dir) / run_id
+        log = RunLog(run_dir / "train.log", main)
+        try:
+            return _train(ws, store, recipe, data, device, run_id, run_dir, ckpt, dist, info, log,
+                          stop_after_steps)
+        finally:
+            log.close()
+            dist.cleanup()
+    finally:
+        if store is not None:
+            store.close()
+
+
+def _prepare_resume(ws: Any, store: Any, run_id: str) -> tuple[Any, dict[str, Any]]:
+    from kagglebench.config import recipe_from_dict
+
+    if store is not None:
+        run = store.require_run(run_id)
+        store.reap_dead_runs()
+        run = store.require_run(run_id)
+        if run["status"] == "running":
+            raise UserError(run_id, f"is still running (pid {run['pid']} on {run['host']}); stop it first")
+        if run["status"] == "finished":
+            raise UserError(run_id, "already finished all its epochs; train a new run "
+                            f"with model.init_from={run_id} to continue from its weights")
+    path = checkpoints.resolve(ws, run_id, "last")
+    ckpt = checkpoints.load(path)
+    return recipe_from_dict(ckpt["config"]), ckpt
+
+
+def _create_run(ws: Any, store: Any, recipe: Any, data: SimpleNamespace, name: str | None,
+                sweep_id: str | None, dist: Any, info: Any) -> str:
+    from kagglebench.config import recipe_to_dict
+
+    run_id = None
+    if info.is_main:
+        run_id = store.new_run_id(recipe.name)
+        run_dir = Path(ws.runs_dir) / run_id
+        run_dir.mkdir(parents=True, exist_ok=True)
+        cfg = recipe_to_dict(recipe)
+        _write_json(run_dir / "config.json", {
+            "run_id": run_id, "recipe": cfg, "classes": data.classes, "split": data.split,
+            "normalization": {"mean": data.mean, "std": data.std, "input_size": data.size},
+            "data": data.source, "world_size": info.world_size})
+        store.create_run(run_id, name=name or recipe.name, recipe=recipe.name, config=cfg,
+                         run_dir=os.path.relpath(run_dir, ws.root), total_epochs=recipe.train.epochs,
+                         sweep_id=sweep_id, git_commit=_git_commit(), versions=_versions(),
+                         pid=os.getpid())
+    return dist.broadcast_object(run_id, info)
+
+
+def _train(ws: Any, store: Any, recipe: Any, data: SimpleNamespace, device: torch.device, run_id: str,
+           run_dir: Path, ckpt: dict[str, Any] | None, dist: Any, info: Any, log: RunLog,
+           stop_after_steps: int | None) -> dict[str, Any]:
+    t = recipe.train
+    parts = _make_parts(ws, recipe, data, device, dist, info, ckpt is None, log)
+    pipe = _make_pipeline(recipe, data, info)
+    steps_per_epoch = len(pipe)
+    schedule = loop.Schedule(recipe, steps_per_epoch, steps_per_epoch * t.epochs)
+    state = _load_state(parts, ckpt) if ckpt else loop.TrainState()
+    higher = "loss" not in t.early_stopping_metric
+    keeper = checkpoints.CheckpointKeeper(ws.root, run_dir, run_id, keep_top_k=t.keep_top_k,
+                                          higher_is_better=higher, store=store) if store else None
+    if store is not None:
+        if ckpt:
+            store.drop_metrics_after(run_id, state.step)
+            store.update_run(run_id, status="running", pid=os.getpid(), host=socket.gethostname(),
+                             finished=None, message=None, started=time.time())
+            log(f"resuming {run_id} at epoch {state.epoch} step {state.step}")
+        else:
+            log(f"run {run_id}: {recipe.name}, {data.split['n_train']} train / {data.split['n_val']} val "
+                f"images, {len(data.classes)} classes, {t.epochs} epochs on {device}")
+    run = SimpleNamespace(ws=ws, store=store, recipe=recipe, data=data, run_id=run_id, parts=parts, pipe=pipe,
+                          schedule=schedule, state=state, keeper=keeper, log=log, info=info,
+                          rng=ckpt["rng"] if ckpt else None, stop=StopFlag(), trackers=None, sampler=None, dist=dist,
+                          stop_after=stop_after_steps, higher=higher)
+    run.stop.install()
+    _start_side_channels(run, device)
+    status, message = "failed", None
+    try:
+        status, message = _epochs(run)
+    except loop.Diverged as e:
+        status, message = "diverged", str(e)
+        log(f"diverged: {message}")
+    except UserError:
+        raise
+    except BaseException as e:
+        message = f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"[:300]
+        raise
+    finally:
+        run.stop.restore()
+        _stop_side_channels(run)
+        if store is not None:
+            store.update_run(run_id, epoch=state.epoch, step=state.step, best_val_acc=state.best_val_acc)
+            store.finish_run(run_id, status, message)
+        log(f"{run_id} {status}" + (f": {message}" if message else "")
+            + (f"; best val acc {state.best_val_acc:.4f}" if state.best_val_acc is not None else ""))
+    return {"id": run_id, "status": status, "best_val_acc": state.best_val_acc, "epochs": state.epoch,
+            "message": message}
+
+
+def _start_side_channels(run: SimpleNamespace, device: torch.device) -> None:
+    if run.store is None:
+        return
+    from kagglebench.telemetry import Sampler, visible_gpu_indices
+    from kagglebench.train.tracking import Trackers
+
+    gpus = visible_gpu_indices(str(device)) if device.type == "cuda" else []
+    run.sampler = Sampler(run.ws.db_path, run.run_id, gpu_indices=gpus).start()
+    run.trackers = Trackers(run.recipe, Path(run.ws.runs_dir) / run.run_id, run.run_id)
+
+
+def _stop_side_channels(run: SimpleNamespace) -> None:
+    if run.sampler is not None:
+        run.sampler.stop()
+    if run.trackers is not None:
+        run.trackers.close()
+
+
+def _record(run: SimpleNamespace, row: dict[str, Any]) -> None:
+    """A metric row to the store and the trackers (main rank only)."""
+    if run.store is None:
+        return
+    run.store.add_metrics(run.run_id, [row])
+    if run.trackers is not None:
+        run.trackers.log({f"{row['scope']}/{k}": v for k, v in row.items() if k not in ("scope", "step")},
+                         row["step"])
+
+
+def _mean_over_ranks(run: SimpleNamespace, row: dict[str, Any]) -> dict[str, Any]:
+    """Under DDP each rank saw its own shard: average the train figures, add up images/s."""
+    if not run.info.distributed:
+        return row
+    loss, acc = run.dist.all_reduce_mean([row["train_loss"], row["train_acc"]], run.info)
+    return {**row, "train_loss": loss, "train_acc": acc,
+            "images_per_s": run.dist.all_reduce_sum(row["images_per_s"], run.info)}
+
+
+def _checkpoint(run: SimpleNamespace, metrics: dict[str, Any], *, epoch_end: bool,
+                swa_final: bool = False) -> None:
+    if run.keeper is None:
+        return
+    st = _state_dict(run.parts, run.state, run.recipe, run.data.classes, metrics, swa_final)
+    metric = metrics.get(run.recipe.train.early_stopping_metric) if epoch_end else None
+    run.keeper.save(st, val_acc=metrics.get("val_acc"), metric=metric, epoch_end=epoch_end)
+
+
+def _should_stop(run: SimpleNamespace) -> bool:
+    """After each step: a signal or the step limit stops the run; checkpoint_every_steps saves."""
+    st, every = run.state, run.recipe.train.checkpoint_every_steps
+    if run.stop_after is not None and st.step >= run.stop_after and run.stop.reason is None:
+        run.stop.reason = f"stopped after step {st.step} as asked"
+    # Every rank must stop at the same step, or the others would wait forever in all-reduce.
+    if run.dist.any_rank(run.stop.reason is not None, run.info):
+        run.stop.reason = run.stop.reason or "stopped on another rank's signal"
+        return True
+    if every and st.step % every == 0 and st.batch < run.schedule.steps_per_epoch:
+        _checkpoint(run, {}, epoch_end=False)
+    return False
+
+
+def _validate(run: SimpleNamespace, model: torch.nn.Module) -> dict[str, float]:
+    d, t = run.data, run.recipe.train
+    if d.val_x is None or len(d.val_y) == 0:
+        return {}
+    return loop.evaluate(model, d.val_x, d.val_y, mean=d.mean, std=d.std, size=d.size,
+                         batch_size=min(1024, 2 * t.batch_size), amp_dtype=run.parts.amp_dtype,
+                         channels_last=t.channels_last)
+
+
+def _end_epoch(run: SimpleNamespace, train_out: dict[str, Any]) -> bool:
+    """Validate, record, checkpoint; returns True when early stopping says to stop."""
+    st, t, parts = run.state, run.recipe.train, run.parts
+    st.epoch += 1
+    st.batch = 0
+    if parts.swa is not None and st.epoch > loop.swa_start_epoch(run.recipe):
+        parts.swa.update_parameters(parts.raw)
+    val = _validate(run, parts.eval_model())
+    row = {"scope": "epoch", "step": st.step, "epoch": st.epoch, "lr": run.schedule.lr(max(0, st.step - 1)),
+           "train_loss": train_out["train_loss"], "train_acc": train_out["train_acc"],
+           "images_per_s": train_out["images_per_s"], **val}
+    st.history.append({k: v for k, v in row.items() if k != "scope"})
+    monitored = val.get(t.early_stopping_metric)
+    if monitored is not None:
+        if loop.improved(monitored, st.best_metric, run.higher):
+            st.best_metric, st.bad_epochs = monitored, 0
+        else:
+            st.bad_epochs += 1
+    if val.get("val_acc") is not None and (st.best_val_acc is None or val["val_acc"] > st.best_val_acc):
+        st.best_val_acc = val["val_acc"]
+    _record(run, row)
+    if run.store is not None:
+        run.store.update_run(run.run_id, epoch=st.epoch, step=st.step, best_val_acc=st.best_val_acc,
+                             images_per_s=train_out["images_per_s"])
+    _checkpoint(run, val, epoch_end=True)
+    val_text = " ".join(f"{k} {v:.4f}" for k, v in val.items())
+    run.log(f"epoch {st.epoch}/{t.epochs} train_loss {train_out['train_loss']:.4f} "
+            f"train_acc {train_out['train_acc']:.4f} {val_text} {train_out['images_per_s']:.0f} img/s")
+    patience = t.early_stopping_patience
+    return bool(patience and monitored is not None and st.bad_epochs >= patience)
+
+
+def _finish_swa(run: SimpleNamespace) -> None:
+    """Recompute BatchNorm statistics for the averaged weights, then validate and save them."""
+    parts, st = run.parts, run.state
+    if parts.swa is None or st.epoch <= loop.swa_start_epoch(run.recipe):
+        return
+    run.pipe.set_epoch(st.epoch)
+    update_bn(iter(run.pipe), parts.swa, device=parts.device)
+    val = _validate(run, parts.swa.module)
+    if val.get("val_acc") is not None and (st.best_val_acc is None or val["val_acc"] > st.best_val_acc):
+        st.best_val_acc = val["val_acc"]
+    run.log("SWA weights: " + " ".join(f"{k} {v:.4f}" for k, v in val.items()))
+    _checkpoint(run, {**val, "swa": True}, epoch_end=True, swa_final=True)
+
+
+def _epochs(run: SimpleNamespace) -> tuple[str, str | None]:
+    st, t, parts = run.state, run.recipe.train, run.parts
+    total = run.schedule.total_steps
+    progress = loop.Progress(total, st.step, run.run_id, run.log) if run.info.is_main else None
+    try:
+        while st.epoch < t.epochs:
+            if run.stop.reason is None and run.stop_after is not None and st.step >= run.stop_after:
+                run.stop.reason = f"stopped after step {st.step} as asked"
+            if run.stop.reason is not None:
+                break
+            build.set_backbone_trainable(parts.raw, run.recipe, st.epoch >= run.recipe.model.freeze_backbone_epochs)
+            run.pipe.set_epoch(st.epoch)
+            if run.rng is not None and st.batch == 0:
+                checkpoints.set_rng_state(run.rng)
+            batches = iter(run.pipe)
+            if run.rng is not None and st.batch > 0:
+                # Replay the pipeline's draws for the batches already trained, then restore the
+                # generators as they were when the checkpoint was taken.
+                loop.skip(batches, st.batch)
+                checkpoints.set_rng_state(run.rng)
+            run.rng = None
+            out = loop.train_one_epoch(parts, st, run.recipe, batches, schedule=run.schedule,
+                                       num_classes=len(run.data.classes),
+                                       log_every=max(1, min(50, run.schedule.steps_per_epoch // 10)),
+                                       on_log=lambda row: _record(run, _mean_over_ranks(run, row)),
+                                       should_stop=lambda: _should_stop(run), progress=progress)
+            if out["stopped"]:
+                break
+            if _end_epoch(run, out):
+                run.log(f"early stopping: {t.early_stopping_metric} has not improved for "
+                        f"{t.early_stopping_patience} epochs")
+                break
+    finally:
+        if progress is not None:
+            progress.close()
+    if run.stop.reason is not None:
+        _checkpoint(run, {}, epoch_end=False)
+        return "stopped", (f"{run.stop.reason} at epoch {st.epoch} step {st.step}; "
+                           f"continue with `kagglebench train --resume {run.run_id}`")
+    _finish_swa(run)
+    return "finished", None

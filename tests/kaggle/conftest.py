@@ -1,0 +1,51 @@
+"""Fixtures for talking to the local Kaggle API double (tests/kaggle/double.py) with the real client.
+
+`kaggle_env` isolates credentials (a temp HOME and KAGGLE_CONFIG_DIR holding a chmod-600
+kaggle.json for the double's user); `make_double(**kw)` starts a double, points this process's
+kaggle client at it and stops it after the test; `kaggle_double` is one with defaults.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.kaggle.double import KaggleDouble
+
+
+@pytest.fixture
+def kaggle_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """No real credentials can leak in: a fresh HOME and config dir; returns the config dir."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    for var in ("KAGGLE_API_TOKEN", "KAGGLE_USERNAME", "KAGGLE_KEY", "KAGGLE_KERNEL_RUN_TYPE", "VERBOSE"):
+        monkeypatch.delenv(var, raising=False)
+    config = tmp_path / "kaggle-config"
+    config.mkdir()
+    monkeypatch.setenv("KAGGLE_CONFIG_DIR", str(config))
+    return config
+
+
+@pytest.fixture
+def make_double(kaggle_env: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., KaggleDouble]]:
+    started: list[KaggleDouble] = []
+
+    def make(*, credentials: bool = True, **kw) -> KaggleDouble:
+        kd = KaggleDouble(**kw).start()
+        started.append(kd)
+        kd.install(monkeypatch)
+        if credentials:
+            kd.write_credentials(kaggle_env)
+        return kd
+
+    yield make
+    for kd in started:
+        kd.stop()
+
+
+@pytest.fixture
+def kaggle_double(make_double: Callable[..., KaggleDouble]) -> KaggleDouble:
+    return make_double(answer_key={"a": "1", "b": "2", "c": "0", "d": "1"})
