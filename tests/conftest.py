@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 from pathlib import Path
 
 import pytest
 
-HAVE_CORRUPTIONS = importlib.util.find_spec("kagglebench.data.corruptions") is not None
-
 
 @pytest.fixture(scope="session")
 def demo_ws(tmp_path_factory) -> Path:
-    """A small demo workspace (10 classes, 1,000 train, 50 test, OOD 19x5x20). Read-only."""
+    """A small demo workspace (10 classes, 1,000 train, 20 test, OOD 19x5x20). Read-only."""
     from kagglebench.data.demo import write_demo
 
     root = tmp_path_factory.mktemp("demo") / "ws"
-    return write_demo(root, classes=10, train=1000, test=20, seed=0, ood=HAVE_CORRUPTIONS)
+    return write_demo(root, classes=10, train=1000, test=20, seed=0)
 
 
 @pytest.fixture

@@ -67,8 +67,8 @@ def train_runs(ws: Path) -> subprocess.Popen:
     kb(ws, "train", "simplecnn-1conv", "epochs=3", "batch_size=128", "--name", "simplecnn-1conv short")
     with open(ws / "live-run.log", "wb") as log:  # the child keeps its own copy of the handle
         return subprocess.Popen([sys.executable, "-m", "kagglebench", "--workspace", str(ws), "train",
-                                 "simplecnn-3block", "epochs=60", "batch_size=64", "--name",
-                                 "simplecnn-3block live"],
+                                 "simplecnn-1conv", "epochs=100", "batch_size=64", "lr=3e-3",
+                                 "--name", "simplecnn-1conv live"],
                                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True)
 
@@ -160,7 +160,7 @@ def main() -> int:
     live = xvfb = None
     try:
         live = train_runs(ws)
-        wait_for_epochs(ws, "simplecnn-3block live", 3)
+        wait_for_epochs(ws, "simplecnn-1conv live", 4)
         xvfb = start_xvfb(args.display)
         shoot(ws, Path(args.out), args.display)
     finally:

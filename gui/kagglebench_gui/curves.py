@@ -7,6 +7,7 @@ pyqtgraph's auto-downsampling and clip-to-view keep a 100,000-point run smooth.
 
 from __future__ import annotations
 
+import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
@@ -43,6 +44,7 @@ class CurvesTab(QWidget):
         self._painted: dict[str, int] = {}
         self._curves: dict[tuple[str, str], pg.PlotDataItem] = {}
         self._names: dict[str, str] = {}
+        self._colours: dict[str, int] = {}
         self.runs_list = QListWidget()
         self.runs_list.itemChanged.connect(self._on_checked)
         self.x_axis = QComboBox()
@@ -171,18 +173,30 @@ class CurvesTab(QWidget):
         """The timer's tick: redraw only runs whose buffers changed since the last frame."""
         x = self.x_axis.currentText()
         order = sorted(self.buffers)
-        for n, rid in enumerate(order):
+        for rid in order:
             buf = self.buffers[rid]
             if self._painted.get(rid) == buf.version:
                 continue
             self._painted[rid] = buf.version
-            colour = PALETTE[n % len(PALETTE)]
+            # A run keeps its colour for the session, whatever else is checked.
+            colour = PALETTE[self._colours.setdefault(rid, len(self._colours)) % len(PALETTE)]
             for title, _, series in PLOTS:
                 for metric, suffix, dashed in series:
                     xs, ys = buf.series(metric, x)
                     self._curve(rid, title, metric, suffix, colour, dashed).setData(xs, ys)
+        if any(self._painted.get(r) is not None for r in order):
+            self._fit_lr_range()
         total = sum(self.point_count(r) for r in order)
         self.points.setText(f"{len(order)} runs, {total:,} points")
+
+    def _fit_lr_range(self) -> None:
+        """A constant learning rate is a flat line, which pyqtgraph pads by ±0.5: pin 0..max."""
+        top = 0.0
+        for (_rid, metric), curve in self._curves.items():
+            if metric == "lr" and curve.yData is not None and len(curve.yData):
+                top = max(top, float(np.nanmax(curve.yData)))
+        if top > 0:
+            self.plots["Learning rate"].setYRange(0, top * 1.1, padding=0)
 
     def _curve(self, rid: str, title: str, metric: str, suffix: str, colour: str,
                dashed: bool) -> pg.PlotDataItem:

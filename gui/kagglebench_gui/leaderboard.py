@@ -220,11 +220,18 @@ class LeaderboardTab(QWidget):
         y = np.array([s["public_score"] for s in scored], dtype=float)
         self.time_plot.plot(t, y, pen=None, symbol="o", symbolBrush="#1f77b4", name="public score")
         bt, by = best_so_far(t, y)
-        self.time_plot.plot(bt, by, pen=pg.mkPen("#ff7f0e", width=2), stepMode=None, name="best so far")
+        # Drawn as steps: the best score holds until a better one arrives.
+        sx, sy = np.repeat(bt, 2)[1:], np.repeat(by, 2)[:-1]
+        self.time_plot.plot(sx, sy, pen=pg.mkPen("#ff7f0e", width=2), name="best so far")
         est = [(s.get("ood_estimate") if s.get("ood_estimate") is not None else s.get("local_estimate"),
                 s["public_score"]) for s in scored]
         est = np.array([e for e in est if e[0] is not None], dtype=float).reshape(-1, 2)
-        if len(est):
+        if not len(est):
+            hint = pg.TextItem("Submissions made with kagglebench carry a local estimate;\n"
+                               "they appear here once Kaggle scores them.", color="#888888", anchor=(0.5, 0.5))
+            self.fit_plot.addItem(hint)
+            hint.setPos(0.5, 0.5)
+        else:
             self.fit_plot.plot(est[:, 0], est[:, 1], pen=None, symbol="o", symbolBrush="#2ca02c")
             line = fit_line(est[:, 0], est[:, 1])
             if line:

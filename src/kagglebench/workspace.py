@@ -149,15 +149,11 @@ def find_workspace(explicit: str | None = None) -> Workspace:
 class Workspace:
     """One competition's folder: settings, data access, store and run folders."""
 
-    def __init__(self, root: str | os.PathLike) -> None:
+    def __init__(self, root: str | os.PathLike, settings: dict | None = None) -> None:
+        """Open the workspace at `root`; `settings` (used by init) skips reading the file."""
         self.root = Path(root).resolve()
         self.settings_path = self.root / SETTINGS_FILE
-        try:
-            self.settings: dict = tomllib.loads(self.settings_path.read_text())
-        except FileNotFoundError:
-            raise UserError(self.settings_path, "file not found: not a kagglebench workspace") from None
-        except tomllib.TOMLDecodeError as e:
-            raise UserError(self.settings_path, f"not valid TOML: {e}") from None
+        self.settings: dict = settings if settings is not None else self._read_settings()
         if "profile" not in self.settings:
             raise UserError(self.settings_path, "no `profile = \"...\"` line")
         try:
@@ -168,6 +164,14 @@ class Workspace:
         self.db_path = self.root / "kagglebench.db"
         self.runs_dir = self.root / "runs"
         self.submissions_dir = self.root / "submissions"
+
+    def _read_settings(self) -> dict:
+        try:
+            return tomllib.loads(self.settings_path.read_text())
+        except FileNotFoundError:
+            raise UserError(self.settings_path, "file not found: not a kagglebench workspace") from None
+        except tomllib.TOMLDecodeError as e:
+            raise UserError(self.settings_path, f"not valid TOML: {e}") from None
 
     def __repr__(self) -> str:
         return f"Workspace({str(self.root)!r}, profile={self.profile.name!r})"
@@ -294,3 +298,67 @@ def read_sample_submission(path: Path) -> tuple[list[str], list[str]]:
     if not header or len(header) != 2:
         raise UserError(path, f"expected a header with 2 columns (id and label), found {header}")
     return header, ids
+
+
+# --- kagglebench init ------------------------------------------------------------------------
+
+def _find_beside(profile: Profile, data: Path | None, names: Sequence[str]) -> Path | None:
+    if data is None:
+        return None
+    for folder in (data.parent, data):
+        for name in names:
+            if (folder / name).exists():
+                return (folder / name).resolve()
+    return None
+
+
+def _rel(path: Path, root: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(root))
+    except ValueError:
+        return str(path.resolve())
+
+
+def init_workspace(dir: str | os.PathLike, profile: str, data: str | None = None,
+                   test: str | None = None, competition: str | None = None,
+                   sample: str | None = None) -> Workspace:
+    """Check the data for `profile` and write `DIR/kagglebench.toml`; returns the workspace."""
+    from kagglebench.data import formats
+
+    prof = get_profile(profile)
+    root = Path(dir).expanduser().resolve()
+    if (root / SETTINGS_FILE).exists():
+        raise UserError(root / SETTINGS_FILE, "already exists: this folder is a workspace already "
+                        "(edit the file, or pick another folder)")
+    data_path = Path(data).expanduser().resolve() if data else None
+    if prof.train_format != "digits":
+        if data_path is None:
+            raise UserError("--data", f"profile {prof.name} needs --data PATH (its "
+                            f"{prof.train_format} training data)")
+        found = formats.detect_format(data_path)
+        if found != prof.train_format:
+            raise UserError(data_path, f"holds {found} data, but profile {prof.name} expects "
+                            f"{prof.train_format}")
+    test_path = Path(test).expanduser().resolve() if test else \
+        _find_beside(prof, data_path, prof.test_beside)
+    if test_path is not None and not test_path.exists():
+        raise UserError(test_path, "test data not found")
+    if prof.test_kind in ("ood", "pickle") and test_path is None:
+        raise UserError("--test", f"profile {prof.name} needs its test set: pass --test PATH or put "
+                        f"{' or '.join(prof.test_beside)} beside {data_path}")
+    sample_path = Path(sample).expanduser().resolve() if sample else \
+        _find_beside(prof, test_path or data_path, ("sample_submission.csv",))
+    settings: dict[str, Any] = {"competition": competition, "profile": prof.name, "data": {}}
+    for key, value in (("train", data_path), ("test", test_path), ("sample_submission", sample_path)):
+        if value is not None:
+            settings["data"][key] = _rel(value, root)
+    # Check through a workspace built in memory: the same code path later commands take.
+    probe = Workspace(root, settings)
+    classes = probe.train_data().classes
+    if prof.test_kind != "images" or test_path is not None:
+        fmt = probe.submission_format()
+        settings["submission"] = {"id_col": fmt.id_col, "label_col": fmt.label_col, "rows": fmt.rows}
+    settings["data"]["classes"] = list(classes)
+    root.mkdir(parents=True, exist_ok=True)
+    write_settings(root, settings)
+    return Workspace(root)

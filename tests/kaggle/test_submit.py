@@ -9,13 +9,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from tests.kaggle.double import KEY, KaggleDouble
 
 from kagglebench.errors import UserError
 from kagglebench.kaggle import client as C
 from kagglebench.kaggle import submit as S
 from kagglebench.kaggle import sync
 from kagglebench.workspace import Workspace
-from tests.kaggle.double import KEY, KaggleDouble
 
 
 def _connect() -> C.KaggleClient:
@@ -152,17 +152,17 @@ def test_cli_submit_and_sync_json_never_show_credentials(ws, kd: KaggleDouble, t
     shutil.copy(path, ws.root / "mine.csv")
     run = [sys.executable, "-m", "kagglebench", "--workspace", str(ws.root)]
     sub = subprocess.run([*run, "submit", "--file", "mine.csv", "-m", "from the cli", "--json"],
-                         capture_output=True, text=True, env=env, cwd=ws.root, timeout=120)
+                         capture_output=True, text=True, env=env, cwd=ws.root, timeout=120, check=False)
     assert sub.returncode == 0, sub.stderr
     out = json.loads(sub.stdout)
     assert set(out) >= {"file", "sha256", "rows", "ref", "status", "local_score"} and out["ref"]
     syn = subprocess.run([*run, "submissions", "--sync", "--json"], capture_output=True, text=True,
-                         env=env, cwd=ws.root, timeout=120)
+                         env=env, cwd=ws.root, timeout=120, check=False)
     assert syn.returncode == 0, syn.stderr
     rows = json.loads(syn.stdout)
     assert rows[0]["ref"] == out["ref"] and rows[0]["public_score"] == 1.0
     bad = subprocess.run([*run, "submit", "--file", "mine.csv", "-m", "x", "--competition", "nope"],
-                         capture_output=True, text=True, env=env, cwd=ws.root, timeout=120)
+                         capture_output=True, text=True, env=env, cwd=ws.root, timeout=120, check=False)
     assert bad.returncode == 2
     assert bad.stderr.splitlines()[-1].startswith("kagglebench: error: Kaggle submission limits: ")
     assert "Traceback" not in bad.stderr

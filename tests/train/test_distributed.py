@@ -92,3 +92,41 @@ def test_launch_strips_nproc_and_reports_exit_status():
     assert cmd[cmd.index("--nproc_per_node") + 1] == "2" and "--standalone" in cmd
     with pytest.raises(UserError):
         distributed.launch(["runs"], 0)
+
+
+# Augmentations draw different random numbers per rank by design; switch them off so that
+# the only difference between the two runs is how each global batch is computed.
+PLAIN = ["data.input_size=32", "data.crop_padding=0", "data.hflip=false", "data.vflip=false",
+         "data.color_jitter=0", "data.affine_degrees=0", "data.perspective=0", "data.grayscale=0",
+         "epochs=1", "batch_size=32", "lr=0.05", "train.deterministic=true"]
+
+
+def _train(ws, *extra):
+    import os
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "kagglebench", "train", "twolayer-mlp", *PLAIN, "--json", *extra],
+                       cwd=ws, capture_output=True, text=True, timeout=300,
+                       env={k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE")})
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def test_train_nproc_2_matches_a_single_process_run(fresh_ws):
+    from kagglebench.store import Store
+
+    one = _train(fresh_ws)
+    two = _train(fresh_ws, "--nproc", "2")
+    assert one["status"] == two["status"] == "finished"
+    assert two["best_val_acc"] == pytest.approx(one["best_val_acc"], abs=1e-9)
+    ckpt = {r["id"]: torch.load(fresh_ws / "runs" / r["id"] / "checkpoints" / "last.pt", weights_only=False)
+            for r in (one, two)}
+    a, b = ckpt[one["id"]], ckpt[two["id"]]
+    assert a["step"] == b["step"] > 0
+    for k in a["model"]:
+        torch.testing.assert_close(b["model"][k], a["model"][k], rtol=1e-4, atol=1e-6)
+    cfg = json.loads((fresh_ws / "runs" / two["id"] / "config.json").read_text())
+    assert cfg["world_size"] == 2
+    with Store(fresh_ws / "kagglebench.db") as s:  # only rank 0 wrote: one row per run
+        assert sorted(r["id"] for r in s.list_runs()) == sorted([one["id"], two["id"]])

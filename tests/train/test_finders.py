@@ -79,3 +79,40 @@ def test_suggestion_on_a_known_curve():
     # flat, then a steep fall centred at 1e-3, then a rise
     losses = [2.0 - 1.5 / (1 + 10 ** (-(i - 30) / 3)) + (0.2 * (i - 50) if i > 50 else 0) for i in range(61)]
     assert finders.suggest_lr(lrs, losses) == pytest.approx(1e-3, rel=0.3)
+
+
+def _kb(ws, *args):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "kagglebench", *args], cwd=ws, capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_find_batch_size_command(fresh_ws):
+    import json
+
+    r = _kb(fresh_ws, "find", "batch-size", "twolayer-mlp", "--max", "100", "data.input_size=32", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["batch_size"] == 100 and json.loads(r.stdout)["limit"] == "max"
+    r = _kb(fresh_ws, "find", "batch-size", "twolayer-mlp", "data.input_size=32")
+    assert r.returncode == 0, r.stderr
+    # 1,000 demo images less the 10% validation split: the whole split fits in RAM at once
+    assert "largest batch on cpu: 900" in r.stdout and "batch_size=900" in r.stdout
+
+
+def test_find_lr_command_writes_the_plot(fresh_ws):
+    import json
+
+    out = fresh_ws / "lr.png"
+    r = _kb(fresh_ws, "find", "lr", "twolayer-mlp", "--steps", "30", "data.input_size=32", "--out", str(out),
+            "--max-lr", "100", "--json")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert 1e-7 <= doc["suggested_lr"] <= 100 and len(doc["lrs"]) == len(doc["losses"]) >= 3
+    with Image.open(out) as im:
+        assert im.format == "PNG"
+    r = _kb(fresh_ws, "find", "lr", "twolayer-mlp", "--out", "plot.jpg")
+    assert r.returncode == 2 and r.stderr.startswith("kagglebench: error: plot.jpg: the plot is a PNG")
+    r = _kb(fresh_ws, "find", "lr", "twolayer-mlp", "nosuch.key=1")
+    assert r.returncode == 2 and "nosuch" in r.stderr and "Traceback" not in r.stderr

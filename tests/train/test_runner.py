@@ -33,7 +33,7 @@ name = "cosine"
 warmup_epochs = 0.5
 [train]
 epochs = 3
-batch_size = 64
+batch_size = 32
 deterministic = true
 mixup_alpha = 0.2
 ema_decay = 0.9
@@ -53,9 +53,9 @@ def _final_weights(ws: Workspace, run_id: str) -> dict:
     return {"model": ckpt["model"], "ema": ckpt["ema"], "step": ckpt["step"], "epoch": ckpt["epoch"]}
 
 
-@pytest.mark.parametrize("stop_at", [10, 7])  # 7 steps per epoch: mid-epoch 2, and the end of epoch 1
-def test_interrupted_then_resumed_run_matches_uninterrupted(fresh_ws: Path, tiny: Path, stop_at: int) -> None:
-    ws = Workspace(fresh_ws)
+@pytest.mark.parametrize("stop_at", [4, 3])  # 3 steps per epoch: mid-epoch 2, and the end of epoch 1
+def test_interrupted_then_resumed_run_matches_uninterrupted(small_ws: Path, tiny: Path, stop_at: int) -> None:
+    ws = Workspace(small_ws)
     full = train_run(ws, load_recipe(str(tiny)))
     assert full["status"] == "finished" and full["epochs"] == 3
 
@@ -66,7 +66,7 @@ def test_interrupted_then_resumed_run_matches_uninterrupted(fresh_ws: Path, tiny
     assert resumed["status"] == "finished" and resumed["epochs"] == 3
 
     a, b = _final_weights(ws, full["id"]), _final_weights(ws, part["id"])
-    assert a["step"] == b["step"] == 21
+    assert a["step"] == b["step"] == 9
     for key in ("model", "ema"):
         for name, tensor in a[key].items():
             assert torch.equal(tensor, b[key][name]), f"{key}.{name} differs after resume"
@@ -76,20 +76,20 @@ def test_interrupted_then_resumed_run_matches_uninterrupted(fresh_ws: Path, tiny
         epochs = store.metrics_since(part["id"], scope="epoch")
         assert [round(r["epoch"]) for r in epochs] == [1, 2, 3]       # no duplicated epoch rows
         steps = [r["step"] for r in store.metrics_since(part["id"], scope="step")]
-        assert steps == sorted(set(steps)) and steps[-1] == 21
+        assert steps == sorted(set(steps)) and steps[-1] == 9
         run = store.get_run(part["id"])
         assert run["status"] == "finished" and run["epoch"] == 3
 
 
-def test_run_records_config_checkpoints_and_store_rows(fresh_ws: Path, tiny: Path) -> None:
-    ws = Workspace(fresh_ws)
+def test_run_records_config_checkpoints_and_store_rows(small_ws: Path, tiny: Path) -> None:
+    ws = Workspace(small_ws)
     res = train_run(ws, load_recipe(str(tiny), ["epochs=3", "train.keep_top_k=1"]), name="my first run")
     run_dir = ws.runs_dir / res["id"]
     import json
     cfg = json.loads((run_dir / "config.json").read_text())
     norm = cfg["normalization"]
     assert len(norm["mean"]) == 3 and all(0 < s < 1 for s in norm["std"]) and norm["input_size"] == 32
-    assert cfg["split"]["n_val"] == 500 and len(cfg["split"]["val_indices_sha256"]) == 64
+    assert cfg["split"]["n_val"] == 120 and len(cfg["split"]["val_indices_sha256"]) == 64
     assert "epoch 3/3" in (run_dir / "train.log").read_text()
 
     with Store(ws.db_path) as store:
@@ -111,8 +111,8 @@ def test_run_records_config_checkpoints_and_store_rows(fresh_ws: Path, tiny: Pat
     assert model(x).shape == (2, 10)
 
 
-def test_nan_loss_marks_run_diverged_with_the_step(fresh_ws: Path, tiny: Path) -> None:
-    ws = Workspace(fresh_ws)
+def test_nan_loss_marks_run_diverged_with_the_step(small_ws: Path, tiny: Path) -> None:
+    ws = Workspace(small_ws)
     res = train_run(ws, load_recipe(str(tiny), ["lr=1e12", "optim.lookahead=false",
                                                  "schedule.warmup_epochs=0"]))
     assert res["status"] == "diverged"
@@ -122,10 +122,10 @@ def test_nan_loss_marks_run_diverged_with_the_step(fresh_ws: Path, tiny: Path) -
     assert run["status"] == "diverged" and run["message"] == res["message"]
 
 
-def test_resume_refuses_finished_and_unknown_runs(fresh_ws: Path, tiny: Path) -> None:
+def test_resume_refuses_finished_and_unknown_runs(small_ws: Path, tiny: Path) -> None:
     from kagglebench.errors import UserError
 
-    ws = Workspace(fresh_ws)
+    ws = Workspace(small_ws)
     res = train_run(ws, load_recipe(str(tiny), ["epochs=1"]))
     with pytest.raises(UserError, match="already finished"):
         train_run(ws, None, run_id=res["id"])

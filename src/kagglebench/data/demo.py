@@ -168,7 +168,7 @@ def _check_sizes(classes: int, train: int, test: int) -> None:
         raise UserError("--test", f"{test} must be at least 1")
 
 
-def write_demo(dir: str | os.PathLike, classes: int = 10, train: int = 5000, test: int = 200,
+def write_demo(dir: str | os.PathLike, classes: int = 10, train: int = 5000, test: int = 100,
                seed: int = 0, ood: bool = True) -> Path:
     """Write a complete demo workspace at `dir` (which must not exist or be empty).
 
@@ -203,7 +203,7 @@ def _build(root: Path, classes: int, train: int, test: int, seed: int, ood: bool
     writers.write_cifar100(data / "cifar-100-python", (xtr, ytr, coarse_of[ytr]),
                            (xte, yte, coarse_of[yte]), fine, coarse)
     settings = {"competition": COMPETITION, "profile": "demo",
-                "data": {"train": "data/cifar-100-python"},
+                "data": {"train": "data/cifar-100-python", "classes": fine},
                 "demo": {"seed": seed, "classes": classes, "train": train, "test": test}}
     if ood:
         names, rows = _write_ood(data / "ood-test", classes, test, seed)

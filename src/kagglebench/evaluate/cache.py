@@ -192,8 +192,10 @@ def make_source(ws: Any, run_id: str, split: str, *, device: str = "cpu",
         images = np.ascontiguousarray(images[sub])
         blocks = len(ood.suite())
         return Source(f"ood-n{len(sub)}-s{ood_seed}", len(sub) * blocks,
-                      lambda: (b for _, _, b in ood.blocks(images, ood_seed)),
-                      _digest(images.tobytes(), ood.suite_fingerprint(), str(ood_seed)),
+                      lambda: (b for _, _, b in ood.blocks(images, ood_seed, device)),
+                      # random draws may differ between devices: the device kind is an input too
+                      _digest(images.tobytes(), ood.suite_fingerprint(), str(ood.suite()), str(ood_seed),
+                              device.split(":")[0]),
                       np.tile(labels[sub], blocks))
     raise ValueError(f"unknown split {split!r}; one of {', '.join(SPLITS)}")
 

@@ -58,13 +58,24 @@ def block_seed(seed: int, corruption_idx: int, severity: int) -> int:
     return seed * 1_000_003 + corruption_idx * 10 + severity
 
 
-def blocks(images: np.ndarray, seed: int) -> Iterator[tuple[str, int, np.ndarray]]:
-    """Corrupted copies of `images` (uint8 NHWC), one block per corruption and severity."""
-    from kagglebench.data.corruptions import CORRUPTIONS, corrupt
+def blocks(images: np.ndarray, seed: int, device: str = "cpu") -> Iterator[tuple[str, int, Any]]:
+    """Corrupted copies of `images` (uint8 NHWC), one block per corruption and severity.
 
-    for ci, name in enumerate(CORRUPTIONS):
+    On a GPU the subset is moved there once and corrupted in place (corrupt_torch), so the
+    suite never round-trips through host memory; on the CPU blocks are numpy arrays.
+    """
+    from kagglebench.data import corruptions
+
+    if str(device).startswith("cuda"):
+        import torch
+
+        x = torch.from_numpy(np.ascontiguousarray(images)).to(device)
+        fn = corruptions.corrupt_torch
+    else:
+        x, fn = images, corruptions.corrupt
+    for ci, name in enumerate(corruptions.CORRUPTIONS):
         for sev in range(1, 6):
-            yield name, sev, corrupt(images, name, sev, block_seed(seed, ci, sev))
+            yield name, sev, fn(x, name, sev, block_seed(seed, ci, sev))
 
 
 def index(n: int) -> list[tuple[str, int, int, int]]:

@@ -30,10 +30,14 @@ class Lookahead:
             raise UserError("optim.lookahead_k / optim.lookahead_alpha",
                             f"need k >= 1 and 0 < alpha <= 1 (got k={k}, alpha={alpha})")
         self.inner, self.k, self.alpha = inner, k, alpha
-        self.param_groups = inner.param_groups  # shared, so setting lr reaches the inner optimizer
         self.defaults = inner.defaults
         self.counter = 0
-        self.slow = [[p.detach().clone() for p in g["params"]] for g in self.param_groups]
+        self.slow = [[p.detach().clone() for p in g["params"]] for g in inner.param_groups]
+
+    @property
+    def param_groups(self) -> list[dict[str, Any]]:
+        # Always the inner optimizer's list: its load_state_dict replaces the list object.
+        return self.inner.param_groups
 
     @property
     def state(self) -> Any:

@@ -17,7 +17,7 @@ import torch
 from . import digital, noise_blur, weather  # noqa: F401  (each registers its corruptions)
 from ._base import CORRUPTIONS, Rand, get_corruption
 
-__all__ = ["CORRUPTIONS", "SEVERITIES", "corrupt", "corrupt_torch", "check_args"]
+__all__ = ["CORRUPTIONS", "SEVERITIES", "check_args", "corrupt", "corrupt_torch"]
 
 SEVERITIES: tuple[int, ...] = (1, 2, 3, 4, 5)
 
@@ -67,5 +67,7 @@ def corrupt(images: np.ndarray, name: str, severity: int, seed: int) -> np.ndarr
     check_args(name, severity)
     arr = np.asarray(images)
     _check_images(arr.shape, arr.dtype)
-    out = corrupt_torch(torch.from_numpy(np.ascontiguousarray(arr)), name, severity, seed)
+    # Read-only inputs (memory-mapped .npy files) are copied: torch wants writable memory.
+    arr = np.ascontiguousarray(arr) if arr.flags.writeable else np.array(arr, order="C")
+    out = corrupt_torch(torch.from_numpy(arr), name, severity, seed)
     return out.numpy()

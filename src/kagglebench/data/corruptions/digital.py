@@ -72,6 +72,8 @@ def _sample(x: torch.Tensor, xy: torch.Tensor) -> torch.Tensor:
 
 @register_corruption("elastic_transform")
 def elastic_transform(x: torch.Tensor, severity: int, rand: Rand) -> torch.Tensor:
+    # The original's random affine (cv2.warpAffine) then smooth displacement field
+    # (map_coordinates), both as bilinear grid_sample reads; severity 1 is affine only.
     n, _, h, w = x.shape
     size = float(min(h, w))   # the original's IMSIZE
     alpha, sigma, affine = [(0, 0, 0.08), (0.05, 0.2, 0.07), (0.08, 0.06, 0.06),

@@ -102,7 +102,8 @@ def _equalize_hist(v: torch.Tensor) -> torch.Tensor:
     """cv2.equalizeHist per image on integer values 0..255, (N, 1, H, W)."""
     n = v.shape[0]
     flat = v.reshape(n, -1).long()
-    hist = torch.zeros(n, 256, device=v.device).scatter_add_(1, flat, torch.ones_like(flat, dtype=torch.float32))
+    ones = torch.ones_like(flat, dtype=torch.float32)
+    hist = torch.zeros(n, 256, device=v.device).scatter_add_(1, flat, ones)
     cdf = hist.cumsum(1)
     first = hist.gather(1, (hist > 0).float().argmax(1, keepdim=True))
     total = float(flat.shape[1])
@@ -136,6 +137,8 @@ def _water_shading(liquid: torch.Tensor, scale: float) -> torch.Tensor:
 
 @register_corruption("spatter")
 def spatter(x: torch.Tensor, severity: int, rand: Rand) -> torch.Tensor:
+    # Approximation (water drops, severities 1-3): OpenCV's Canny and distanceTransform are
+    # replaced by the drops' outlines and scipy's exact distance (see _water_shading).
     loc, scale, sigma, thresh, intensity, mud = [
         (0.62, 0.1, 0.7, 0.7, 0.5, 0), (0.65, 0.1, 0.8, 0.7, 0.5, 0),
         (0.65, 0.3, 1, 0.69, 0.5, 0), (0.65, 0.1, 0.7, 0.69, 0.6, 1),

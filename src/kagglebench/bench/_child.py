@@ -1,0 +1,73 @@
+"""Child process of `kagglebench bench` (d): predict an OOD folder one way, report speed and peak RSS.
+
+    python -m kagglebench.bench._child {starter|kagglebench} OOD_DIR WEIGHTS.pt BATCH PREDS.npy
+
+Prints one JSON line {"images", "seconds", "images_per_s", "peak_rss_bytes"} and saves the
+predicted classes to PREDS.npy. Run in its own process so that the peak RSS is this way's alone.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+
+import numpy as np
+import torch
+
+
+def kagglebench_predict(ood_dir: str, model: torch.nn.Module, batch: int) -> np.ndarray:
+    """What `evaluate.cache.CheckpointLogits` does for the DS-542 test set: each distortion file
+    memory-mapped (formats.iter_ood), the run's test transform applied batch by batch
+    (pipeline.eval_batches), float16 logits kept for the cache, then the argmax."""
+    from kagglebench.bench.measure import MEAN, STD
+    from kagglebench.data import formats
+    from kagglebench.data.pipeline import eval_batches
+
+    logits: list[np.ndarray] = []
+    with torch.inference_mode():
+        for _, _, arr in formats.iter_ood(ood_dir):
+            for x in eval_batches(arr, MEAN, STD, None, batch_size=batch):
+                logits.append(model(x).float().numpy().astype(np.float16))
+            del arr          # unmap this file before the next one is opened
+    return np.concatenate(logits).astype(np.float32).argmax(axis=1)
+
+
+def peak_rss_bytes() -> int:
+    """This process's peak resident set size. VmHWM belongs to the process's own memory map;
+    getrusage's ru_maxrss is not used first because Linux carries it over from the forked
+    parent across exec, so every child would report at least the (large) parent's size."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * (1 if sys.platform == "darwin" else 1024)
+
+
+def main(argv: list[str]) -> None:
+    way, ood_dir, weights, batch, preds_path = argv
+    from kagglebench.bench import baselines
+    from kagglebench.bench.measure import MEAN, PREDICT_MODEL, STD
+    from kagglebench.models import create_model
+
+    model = create_model(PREDICT_MODEL, 100)
+    model.load_state_dict(torch.load(weights, map_location="cpu"))
+    model.eval()
+    t0 = time.perf_counter()
+    if way == "starter":
+        preds = baselines.starter_predict(ood_dir, model, MEAN, STD, batch_size=int(batch))
+    else:
+        preds = kagglebench_predict(ood_dir, model, int(batch))
+    seconds = time.perf_counter() - t0
+    np.save(preds_path, preds)
+    peak = peak_rss_bytes()
+    print(json.dumps({"images": int(len(preds)), "seconds": seconds, "images_per_s": len(preds) / seconds,
+                      "peak_rss_bytes": peak}))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
