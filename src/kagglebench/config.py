@@ -17,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
-import tomllib
 import typing
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -26,6 +25,11 @@ from pathlib import Path
 from typing import Any
 
 from kagglebench.errors import UserError
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: the same parser, as a package
+    import tomli as tomllib
 
 # The everyday keys may be given without their section: `epochs=5`, `model=resnet18`.
 SHORTCUTS = {

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import os
-import tomllib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import tomllib
 
 from kagglebench.errors import UserError
 
@@ -233,7 +233,7 @@ class Workspace:
         val = []
         for c in np.unique(labels):
             idx = rng.permutation(np.flatnonzero(labels == c))
-            val.append(idx[: int(round(len(idx) * val_fraction))])
+            val.append(idx[: round(len(idx) * val_fraction)])
         val_idx = np.sort(np.concatenate(val)) if val else np.zeros(0, np.int64)
         train_idx = np.setdiff1d(np.arange(len(labels)), val_idx)
         return train_idx.astype(np.int64), val_idx.astype(np.int64)

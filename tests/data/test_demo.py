@@ -33,12 +33,12 @@ def test_demo_workspace_contents(demo_ws):
 
 
 def test_same_seed_same_bytes_other_seed_differs(tmp_path):
-    kw = dict(classes=4, train=40, test=2)
+    kw = {"classes": 4, "train": 40, "test": 2}
     a = digest(demo.write_demo(tmp_path / "a", seed=7, **kw))
     b = digest(demo.write_demo(tmp_path / "b", seed=7, **kw))
-    c = digest(demo.write_demo(tmp_path / "c", seed=8, **kw))
-    assert a == b
-    assert a["data/cifar-100-python/train"] != c["data/cifar-100-python/train"]
+    assert a == b and "data/ood-test/distortion18.npy" in a
+    # A different seed draws different images (checked on the generator: a build costs seconds).
+    assert not np.array_equal(demo.generate(40, 4, 7, 0)[0], demo.generate(40, 4, 8, 0)[0])
 
 
 def test_failure_leaves_no_partial_folder(tmp_path, monkeypatch):
@@ -68,9 +68,11 @@ def test_bad_sizes_and_existing_folder(tmp_path):
 def test_mean_colour_says_little_about_the_class():
     from sklearn.linear_model import LogisticRegression
 
-    x, y = demo.generate(1500, 10, seed=1, stream=0)
-    xv, yv = demo.generate(500, 10, seed=1, stream=1)
-    feat = lambda a: a.reshape(len(a), -1, 3).mean(1)  # noqa: E731
+    x, y = demo.generate(800, 10, seed=1, stream=0)
+    xv, yv = demo.generate(300, 10, seed=1, stream=1)
+    def feat(a):
+        return a.reshape(len(a), -1, 3).mean(1)
+
     acc = LogisticRegression(max_iter=1000).fit(feat(x), y).score(feat(xv), yv)
     assert acc < 0.3
 

@@ -13,12 +13,11 @@ import pytest
 from kagglebench.evaluate.runner import evaluate_run
 from kagglebench.workspace import Workspace
 
-TRAIN_NORM = [0.5, 0.5, 0.5]   # what tests/evaluate/conftest.py trains with
 
 
 def _cli(ws, *args):
     return subprocess.run([sys.executable, "-m", "kagglebench", "--workspace", str(ws), *args],
-                          capture_output=True, text=True, timeout=300)
+                          check=False, capture_output=True, text=True, timeout=300)
 
 
 def test_eval_json_and_store_row(eval_ws):
@@ -45,9 +44,12 @@ def test_eval_json_and_store_row(eval_ws):
 
 
 def test_evaluated_with_the_normalization_it_was_trained_with(eval_ws, monkeypatch):
+    """The DS-542 starter trained with (0.5, 0.5, 0.5) and evaluated with CIFAR-100 statistics;
+    here every evaluation batch uses the normalization recorded with the run."""
     root, run_id = eval_ws
     from kagglebench.data import pipeline
 
+    recorded = json.loads((root / "runs" / run_id / "config.json").read_text())["normalization"]
     seen = []
     real = pipeline.prepare_eval
 
@@ -58,7 +60,8 @@ def test_evaluated_with_the_normalization_it_was_trained_with(eval_ws, monkeypat
     monkeypatch.setattr(pipeline, "prepare_eval", spy)
     ws = Workspace(root)
     res = evaluate_run(ws, run_id, checkpoint="last", store=False)
-    assert seen and all(m == TRAIN_NORM and s == TRAIN_NORM and size == 32 for m, s, size in seen)
+    assert seen and all(m == recorded["mean"] and s == recorded["std"] and size == recorded["input_size"]
+                        for m, s, size in seen)
     # ... and so it reproduces the accuracy the trainer measured on the same split
     with ws.store() as st:
         last = next(r for r in st.list_checkpoints(run_id) if r["tag"] == "last")
@@ -84,7 +87,7 @@ def test_second_eval_reuses_cached_logits(eval_ws, monkeypatch):
     monkeypatch.undo()
     # flip TTA reuses the plain view and computes only the mirrored one
     flip = evaluate_run(ws, run_id, tta="flip", store=False)
-    # validation (150 images) and the labelled test split (20): one batch each, mirrored view only
+    # validation (100 images) and the labelled test split (20): one batch each, mirrored view only
     assert flip["details"]["forward_passes"] == 2
     assert (root / "runs" / run_id / "logits" / tag / "val-hflip.npz").exists()
     # a rewritten checkpoint file invalidates its cache
@@ -112,3 +115,16 @@ def test_cli_errors_are_one_line(eval_ws):
     assert p.stderr.startswith("kagglebench: error: no-such-run:")
     p = _cli(root, "eval", run_id, "--checkpoint", "99")
     assert p.returncode == 2 and "no such checkpoint" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_bad_device_is_a_user_error():
+    import torch
+
+    from kagglebench.errors import UserError
+    from kagglebench.evaluate.cache import pick_device
+
+    with pytest.raises(UserError, match="choose cpu, cuda"):
+        pick_device("gpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(UserError, match="no CUDA GPU"):
+            pick_device("cuda")

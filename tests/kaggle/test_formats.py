@@ -120,7 +120,7 @@ def _refused(path: Path, ws: Workspace, *words: str) -> str:
 
 
 def test_bad_files_are_refused_naming_the_problem(ws, tmp_path):
-    out, rows = _good(ws, tmp_path)
+    _out, rows = _good(ws, tmp_path)
     fmt = ws.submission_format()
     head, body = rows[0], rows[1:]
     bad = tmp_path / "bad.csv"

@@ -131,3 +131,27 @@ def test_resume_refuses_finished_and_unknown_runs(small_ws: Path, tiny: Path) ->
         train_run(ws, None, run_id=res["id"])
     with pytest.raises(UserError, match="no such run"):
         train_run(ws, None, run_id="nope-0000")
+
+
+def test_swa_weights_then_frozen_fine_tune_from_them(small_ws: Path, tiny: Path) -> None:
+    ws = Workspace(small_ws)
+    base = train_run(ws, load_recipe(str(tiny), ["epochs=2", "train.swa=true", "train.swa_start_epoch=1",
+                                                 "train.ema_decay=0"]))
+    assert base["status"] == "finished"
+    _, _, meta = checkpoints.load_for_inference(checkpoints.resolve(ws, base["id"], "last"))
+    assert meta["weights"] == "swa"          # predictions use the averaged weights
+    swa = checkpoints.averaged_weights(checkpoints.load(checkpoints.resolve(ws, base["id"], "last"))["swa"])
+
+    # Fine-tune from those weights with the backbone frozen for the only epoch:
+    # the body must come out unchanged, the fresh head must have trained.
+    tuned = train_run(ws, load_recipe(str(tiny), [f"model.init_from={base['id']}:last", "epochs=1",
+                                                  "model.freeze_backbone_epochs=1", "train.ema_decay=0",
+                                                  "optim.lookahead=false", "model.backbone_lr_scale=0.1"]))
+    assert tuned["status"] == "finished"
+    after = checkpoints.load(checkpoints.resolve(ws, tuned["id"], "last"))["model"]
+    model, _, _ = checkpoints.load_for_inference(checkpoints.resolve(ws, tuned["id"], "last"))
+    for name, _ in model.named_parameters():
+        if name.startswith("fc."):
+            assert not torch.equal(after[name], swa[name])
+        else:
+            assert torch.equal(after[name], swa[name]), name

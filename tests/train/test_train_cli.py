@@ -28,7 +28,7 @@ batch_size = 32
 
 def kb(*args: str, ws: Path, check_rc: int | None = 0, timeout: float = 300) -> subprocess.CompletedProcess:
     proc = subprocess.run([sys.executable, "-m", "kagglebench", "--workspace", str(ws), *args],
-                          capture_output=True, text=True, timeout=timeout)
+                          check=False, capture_output=True, text=True, timeout=timeout)
     if check_rc is not None:
         assert proc.returncode == check_rc, proc.stderr
     return proc

@@ -37,7 +37,7 @@ class Size:
 SIZES = {
     "full": Size(20_000, 128, {"simplecnn-3block": 40, "resnet18": 12}, 50_000, 950_000, 7),
     "quick": Size(5_120, 128, {"simplecnn-3block": 12, "resnet18": 3}, 2_500, 950_000, 5),
-    "tiny": Size(512, 16, {"simplecnn-3block": 2, "resnet18": 1}, 50, 10_000, 2),
+    "tiny": Size(256, 8, {"simplecnn-3block": 1, "resnet18": 1}, 20, 5_000, 1),
 }
 
 # kagglebench's training configuration on the CPU, chosen by profiling (BENCHMARKS.md): whether

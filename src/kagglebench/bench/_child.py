@@ -65,7 +65,7 @@ def main(argv: list[str]) -> None:
     seconds = time.perf_counter() - t0
     np.save(preds_path, preds)
     peak = peak_rss_bytes()
-    print(json.dumps({"images": int(len(preds)), "seconds": seconds, "images_per_s": len(preds) / seconds,
+    print(json.dumps({"images": len(preds), "seconds": seconds, "images_per_s": len(preds) / seconds,
                       "peak_rss_bytes": peak}))
 
 

@@ -15,6 +15,7 @@ import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -34,9 +35,9 @@ class GeneratedCIFAR100(torchvision.datasets.CIFAR100):
     per-sample `Image.fromarray` + transform in `__getitem__`, is torchvision's code.
     """
 
-    train_list = [["train", None]]
-    test_list = [["test", None]]
-    meta = {"filename": "meta", "key": "fine_label_names", "md5": None}
+    train_list: ClassVar[list] = [["train", None]]
+    test_list: ClassVar[list] = [["test", None]]
+    meta: ClassVar[dict] = {"filename": "meta", "key": "fine_label_names", "md5": None}
 
 
 def seed_transform(mean: Sequence[float], std: Sequence[float]) -> T.Compose:

@@ -50,7 +50,7 @@ def check(path: str | os.PathLike) -> dict[str, Any]:
                 splits[split] = _split_summary(ds)
         summary["class_names"] = ds.classes
     elif fmt == "ds542-ood":
-        files = 0
+        files, first = 0, ()
         for k, _ids, arr in formats.iter_ood(p):
             files += 1
             shape = arr.shape

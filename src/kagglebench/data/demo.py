@@ -113,7 +113,7 @@ def draw(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     g = (np.arange(size, dtype=np.float32) + 0.5) / size * 2 - 1
     gy, gx = np.meshgrid(g, g, indexing="ij")
     # Background: a random colour family, a linear gradient and a few clutter blobs.
-    bg = FAMILIES[rng.integers(0, len(FAMILIES), n)] * rng.uniform(0.3, 1.1, (n, 1))
+    bg = FAMILIES[rng.integers(0, len(FAMILIES), n)] * rng.uniform(0.3, 1.1, (n, 1)).astype(np.float32)
     grad = rng.uniform(-0.4, 0.4, (n, 2)).astype(np.float32)
     img = bg[:, None, None, :] * (1 + grad[:, 0, None, None, None] * gx[None, ..., None]
                                   + grad[:, 1, None, None, None] * gy[None, ..., None])
@@ -138,12 +138,12 @@ def draw(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         mask[sel] = _shape_mask(shape, u[sel], v[sel])
         inner = _shape_mask(shape, u[sel] / 0.6, v[sel] / 0.6)
         tex[sel] = _texture(texture, u[sel], v[sel], inner, rng)
-    c1 = FAMILIES[rng.integers(0, len(FAMILIES), n)] + rng.normal(0, 18, (n, 3))
-    c2 = c1 * rng.uniform(0.15, 0.45, (n, 1))
+    c1 = FAMILIES[rng.integers(0, len(FAMILIES), n)] + rng.normal(0, 18, (n, 3)).astype(np.float32)
+    c2 = c1 * rng.uniform(0.15, 0.45, (n, 1)).astype(np.float32)
     fg = (c1[:, None, None, :] * tex[..., None] + c2[:, None, None, :] * (1 - tex[..., None]))
     img = np.where(mask[..., None], fg, img)
     img = img.reshape(n, 32, _SS, 32, _SS, 3).mean(axis=(2, 4))
-    img += rng.uniform(2, 14, (n, 1, 1, 1)) * rng.standard_normal(img.shape)
+    img += rng.uniform(2, 14, (n, 1, 1, 1)).astype(np.float32) * rng.standard_normal(img.shape, np.float32)
     return np.clip(img, 0, 255).round().astype(np.uint8)
 
 

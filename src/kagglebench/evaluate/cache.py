@@ -47,11 +47,16 @@ class Source:
 
 
 def pick_device(device: str | None = None) -> str:
-    if device:
-        return device
+    """`device`, checked, or cuda when PyTorch sees a GPU, else cpu."""
     import torch
 
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    if not device:
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device != "cpu" and not device.startswith("cuda"):
+        raise UserError(f"--device {device}", "choose cpu, cuda or cuda:N")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"--device {device}", "PyTorch sees no CUDA GPU on this machine; use --device cpu")
+    return device
 
 
 def run_folder(ws: Any, run_id: str) -> Path:
@@ -203,6 +208,7 @@ def make_source(ws: Any, run_id: str, split: str, *, device: str = "cpu",
 def _save_npz(path: Path, **arrays: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.chmod(tmp, 0o644)  # mkstemp makes 0600; the result is an ordinary shareable file
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **arrays)

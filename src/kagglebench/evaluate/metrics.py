@@ -83,7 +83,7 @@ def summarize(logits: np.ndarray, labels: np.ndarray, num_classes: int | None = 
     cm = confusion_matrix(labels, logits.argmax(axis=1), c)
     pca = per_class_accuracy(cm)
     return {
-        "n": int(len(labels)),
+        "n": len(labels),
         "acc": topk_accuracy(logits, labels, 1),
         "top5": topk_accuracy(logits, labels, 5),
         "nll": nll(logits, labels),

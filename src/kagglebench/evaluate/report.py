@@ -29,6 +29,7 @@ def _figure(w: float, h: float) -> Any:
 
 def _save(fig: Any, path: Path) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
+    os.chmod(tmp, 0o644)  # mkstemp makes 0600; the result is an ordinary shareable file
     os.close(fd)
     try:
         fig.savefig(tmp, format="png")
@@ -49,9 +50,9 @@ def plot_curves(step_rows: list[dict], epoch_rows: list[dict], out: Path) -> Pat
         return None
     fig = _figure(10, 4)
     ax_loss, ax_acc = fig.subplots(1, 2)
-    for rows, key, label, style in ((step_rows, "train_loss", "train (steps)", dict(alpha=0.35, lw=0.8)),
-                                    (epoch_rows, "train_loss", "train", dict(marker="o")),
-                                    (epoch_rows, "val_loss", "validation", dict(marker="o"))):
+    for rows, key, label, style in ((step_rows, "train_loss", "train (steps)", {"alpha": 0.35, "lw": 0.8}),
+                                    (epoch_rows, "train_loss", "train", {"marker": "o"}),
+                                    (epoch_rows, "val_loss", "validation", {"marker": "o"})):
         xs, ys = _series(rows, key, "epoch")
         if xs:
             ax_loss.plot(xs, ys, label=label, **style)
@@ -110,12 +111,14 @@ def plot_per_class(acc: list[float | None], classes: list[str], out: Path) -> Pa
     return _save(fig, out)
 
 
-def plot_ood(table: dict[str, dict[str, float]], out: Path) -> Path:
+def plot_ood(table: dict[str, dict[str, float]], out: Path, clean: float | None = None) -> Path:
+    """Heat map; the colour scale tops out at the clean accuracy, so red means "lost to the corruption"."""
     names = list(table)
     grid = np.array([[100 * table[c][str(s)] for s in range(1, 6)] for c in names])
     fig = _figure(6, 0.32 * len(names) + 1.8)
     ax = fig.subplots()
-    im = ax.imshow(grid, cmap="RdYlGn", vmin=0, vmax=max(1.0, float(grid.max())), aspect="auto")
+    top = max(1.0, float(grid.max()), 100 * (clean or 0.0))
+    im = ax.imshow(grid, cmap="RdYlGn", vmin=0, vmax=top, aspect="auto")
     for i in range(grid.shape[0]):
         for j in range(grid.shape[1]):
             ax.text(j, i, f"{grid[i, j]:.0f}", ha="center", va="center", fontsize=7)
@@ -176,7 +179,7 @@ def write_report(ws: Any, run_id: str, *, checkpoint: str | int = "best", tta: s
         "per_class": plot_per_class(d["val"]["per_class"], classes, out / "per_class.png"),
     }
     table = _latest_ood(ws, run_id, ev["checkpoint"])
-    files["ood"] = plot_ood(table["ood"], out / "ood.png") if table else None
+    files["ood"] = plot_ood(table["ood"], out / "ood.png", ev["val_acc"]) if table else None
     src = ck.source("val")
     preds = ck.logits("val", tta).astype(np.float32).argmax(axis=1)
     files["samples"] = plot_samples(next(iter(src.chunks())), src.labels, preds, classes,
@@ -214,8 +217,8 @@ def _markdown(run: dict, ev: dict, table: dict | None, files: dict[str, Path | N
         if p:
             lines += [f"![{title}]({p.name})", ""]
         elif key == "ood":
-            lines += [f"No OOD evaluation yet: run `kagglebench eval {run['id']} --ood`, then "
-                      "`kagglebench report` again.", ""]
+            lines += [(f"No OOD evaluation yet: run `kagglebench eval {run['id']} --ood`, then "
+                      "`kagglebench report` again."), ""]
         else:
             lines += ["No metric rows recorded for this run.", ""]
     return "\n".join(lines)

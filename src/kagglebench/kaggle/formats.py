@@ -66,6 +66,7 @@ def write_submission(path: str | os.PathLike, ws: Any, labels: Sequence[int] | n
     values = [names[i] for i in labels] if names else labels.tolist()
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.chmod(tmp, 0o644)  # mkstemp makes 0600; the result is an ordinary shareable file
     try:
         with os.fdopen(fd, "w", newline="") as f:
             f.write(",".join(header_of(fmt)) + "\n")

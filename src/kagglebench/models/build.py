@@ -63,8 +63,7 @@ def _strip(state: dict[str, Any]) -> dict[str, Any]:
         if k == "n_averaged":
             continue
         for prefix in ("_orig_mod.", "module."):
-            if k.startswith(prefix):
-                k = k[len(prefix):]
+            k = k.removeprefix(prefix)
         out[k] = v
     return out
 

@@ -10,6 +10,7 @@ put it.
 from __future__ import annotations
 
 import os
+import pickle
 import socket
 import sys
 from pathlib import Path
@@ -61,7 +62,7 @@ def _download(weights: Any, dest: Path) -> None:
         # download_url_to_file writes a temp file and renames it: nothing half-written.
         print(f"downloading {weights.url} to {dest}", file=sys.stderr)
         torch.hub.download_url_to_file(weights.url, str(dest), progress=sys.stderr.isatty())
-    except Exception as e:  # no network, DNS failure, HTTP error, timeout
+    except OSError as e:  # no network, DNS failure, HTTP error, timeout (URLError is an OSError)
         raise UserError(dest, f"pretrained weights not cached and the download failed "
                         f"({type(e).__name__}); {fix}") from None
     finally:
@@ -75,7 +76,7 @@ def load_weights_file(weights: Any) -> dict[str, torch.Tensor]:
         _download(weights, path)
     try:
         return weights.get_state_dict(progress=False, weights_only=True)
-    except Exception as e:
+    except (RuntimeError, EOFError, ValueError, pickle.UnpicklingError, OSError) as e:
         raise UserError(path, f"cannot read the weights file ({type(e).__name__}: {str(e)[:120]}); "
                         f"delete it and put a fresh copy of {weights.url} there") from None
 

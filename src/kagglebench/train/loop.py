@@ -60,6 +60,8 @@ class Parts:
     amp_dtype: torch.dtype | None = None
     ema: nn.Module | None = None
     swa: nn.Module | None = None
+    warmup_steps: int = 0        # first steps of this process left out of images/s (compile, autotune)
+    steps_done: int = 0          # steps this process has run (warm-up is per process, not per run)
 
     def autocast(self) -> Any:
         return torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None)
@@ -118,6 +120,36 @@ def train_step(parts: Parts, x: torch.Tensor, y: torch.Tensor, recipe: Any,
     return loss.detach(), correct
 
 
+class StepTimer:
+    """Training time without the warm-up steps. On CUDA the clock is a pair of events recorded
+    on the stream, so it times the GPU's work rather than how fast Python queued it; reading it
+    syncs once (the loss window is synced at the same moment anyway)."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.cuda = device.type == "cuda"
+        self.restart()
+
+    def _now(self) -> Any:
+        if not self.cuda:
+            return time.perf_counter()
+        event = torch.cuda.Event(enable_timing=True)
+        event.record()
+        return event
+
+    def restart(self) -> None:
+        self.t0, self.images = self._now(), 0
+
+    def seconds(self) -> float:
+        if not self.cuda:
+            return time.perf_counter() - self.t0
+        end = self._now()
+        end.synchronize()
+        return self.t0.elapsed_time(end) / 1000.0
+
+    def images_per_s(self) -> float:
+        return self.images / max(1e-9, self.seconds())
+
+
 def train_one_epoch(parts: Parts, state: TrainState, recipe: Any, batches: Iterable, *,
                     schedule: Schedule, num_classes: int, log_every: int = 10,
                     on_log: Callable[[dict[str, Any]], None] | None = None,
@@ -129,7 +161,7 @@ def train_one_epoch(parts: Parts, state: TrainState, recipe: Any, batches: Itera
     parts.model.train()
     sums = {"loss": 0.0, "correct": 0, "seen": 0}
     window: list[tuple[int, torch.Tensor, torch.Tensor, int]] = []  # (step, loss, correct, n)
-    t0, seen_at_t0 = time.perf_counter(), 0
+    timer = StepTimer(parts.device)
     stopped = False
     for x, y in batches:
         lr = schedule.lr(state.step)
@@ -137,11 +169,15 @@ def train_one_epoch(parts: Parts, state: TrainState, recipe: Any, batches: Itera
         loss, correct = train_step(parts, x, y, recipe, num_classes)
         state.step += 1
         state.batch += 1
+        parts.steps_done += 1
+        timer.images += y.shape[0]
+        if parts.steps_done == parts.warmup_steps:
+            timer.restart()      # the warm-up (compilation, cuDNN autotuning) is not training speed
         window.append((state.step, loss, correct, y.shape[0]))
         if progress is not None:
             progress.update(1)
         if len(window) >= log_every:
-            row = _flush(window, sums, state, schedule, lr, t0, seen_at_t0)
+            row = _flush(window, sums, state, schedule, lr, timer)
             if on_log is not None:
                 on_log(row)
             if progress is not None:
@@ -152,17 +188,16 @@ def train_one_epoch(parts: Parts, state: TrainState, recipe: Any, batches: Itera
             stopped = True
             break
     if window:
-        row = _flush(window, sums, state, schedule, schedule.lr(max(0, state.step - 1)), t0, seen_at_t0)
+        row = _flush(window, sums, state, schedule, schedule.lr(max(0, state.step - 1)), timer)
         if on_log is not None:
             on_log(row)
-    elapsed = max(1e-9, time.perf_counter() - t0)
     seen = max(1, sums["seen"])
     return {"train_loss": sums["loss"] / seen, "train_acc": sums["correct"] / seen,
-            "images_per_s": sums["seen"] / elapsed, "stopped": stopped}
+            "images_per_s": timer.images_per_s(), "stopped": stopped}
 
 
 def _flush(window: list, sums: dict, state: TrainState, schedule: Schedule, lr: float,
-           t0: float, seen_at_t0: int) -> dict[str, Any]:
+           timer: StepTimer) -> dict[str, Any]:
     """Sync the window's losses to the host (one sync per window, not per step), check them
     for NaN/inf, and build a step metric row."""
     losses = torch.stack([w[1] for w in window]).float().cpu()
@@ -178,11 +213,10 @@ def _flush(window: list, sums: dict, state: TrainState, schedule: Schedule, lr: 
     sums["correct"] += correct
     sums["seen"] += n
     window.clear()
-    elapsed = max(1e-9, time.perf_counter() - t0)
     return {"scope": "step", "step": state.step,
             "epoch": state.epoch + state.batch / max(1, schedule.steps_per_epoch),
             "train_loss": loss_sum / n, "train_acc": correct / n, "lr": lr,
-            "images_per_s": (sums["seen"] - seen_at_t0) / elapsed}
+            "images_per_s": timer.images_per_s()}
 
 
 @torch.no_grad()

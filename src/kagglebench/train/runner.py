@@ -129,7 +129,9 @@ def _make_parts(ws: Any, recipe: Any, data: SimpleNamespace, device: torch.devic
     dtype = build.amp_dtype(t.amp, device)
     parts = loop.Parts(model=raw, raw=raw, optimizer=create_optimizer(build.param_groups(raw, recipe), recipe.optim),
                        device=device, amp_dtype=dtype,
-                       scaler=torch.amp.GradScaler("cuda") if dtype == torch.float16 else None)
+                       scaler=torch.amp.GradScaler("cuda") if dtype == torch.float16 else None,
+                       # torch.compile compiles, and cuDNN (benchmark mode) autotunes, on the first step
+                       warmup_steps=1 if (t.compile or device.type == "cuda") else 0)
     if t.ema_decay > 0:
         parts.ema = AveragedModel(raw, multi_avg_fn=get_ema_multi_avg_fn(t.ema_decay), use_buffers=True)
     if t.swa:
