@@ -91,6 +91,7 @@ class LeaderboardTab(QWidget):
         self.fit_plot.setLabel("left", "public score")
         for p in (self.time_plot, self.fit_plot):
             p.showGrid(x=True, y=True, alpha=0.25)
+            p.getAxis("left").enableAutoSIPrefix(False)
         self.board = QTableWidget(0, 4)
         self.board.setHorizontalHeaderLabels(["Rank", "Team", "Score", "Date"])
         self.subs = QTableWidget(0, len(SUB_COLUMNS))
@@ -229,8 +230,9 @@ class LeaderboardTab(QWidget):
         if not len(est):
             hint = pg.TextItem("Submissions made with kagglebench carry a local estimate;\n"
                                "they appear here once Kaggle scores them.", color="#888888", anchor=(0.5, 0.5))
-            self.fit_plot.addItem(hint)
+            self.fit_plot.addItem(hint, ignoreBounds=True)
             hint.setPos(0.5, 0.5)
+            self.fit_plot.setRange(xRange=(0, 1), yRange=(0, 1))
         else:
             self.fit_plot.plot(est[:, 0], est[:, 1], pen=None, symbol="o", symbolBrush="#2ca02c")
             line = fit_line(est[:, 0], est[:, 1])

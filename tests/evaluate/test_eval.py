@@ -22,7 +22,7 @@ def _cli(ws, *args):
 
 def test_eval_json_and_store_row(eval_ws):
     root, run_id = eval_ws
-    p = _cli(root, "eval", run_id, "--ood", "--ood-samples", "8", "--json")
+    p = _cli(root, "eval", run_id, "--ood", "--ood-samples", "4", "--json")
     assert p.returncode == 0, p.stderr
     out = json.loads(p.stdout)
     for key in ("run", "checkpoint", "val_acc", "val_top5", "ece", "ood_acc", "ood"):

@@ -55,4 +55,5 @@ def test_suite_is_seeded(eval_ws, short_suite):
     again = cache.CheckpointLogits(Workspace(root), run_id).source("ood", 10, 0)
     assert a.digest == again.digest and a.digest != b.digest
     first = [blk.copy() for blk in a.chunks()]
+    assert sum(len(blk) for blk in first) == a.n == 10 * 5 * len(SHORT_SUITE)
     assert all(np.array_equal(x, y) for x, y in zip(first, again.chunks()))

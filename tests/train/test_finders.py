@@ -116,3 +116,9 @@ def test_find_lr_command_writes_the_plot(fresh_ws):
     assert r.returncode == 2 and r.stderr.startswith("kagglebench: error: plot.jpg: the plot is a PNG")
     r = _kb(fresh_ws, "find", "lr", "twolayer-mlp", "nosuch.key=1")
     assert r.returncode == 2 and "nosuch" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_suggestion_on_a_flat_curve_backs_off_from_the_blow_up():
+    lrs = [10 ** (-6 + 0.25 * i) for i in range(29)]          # 1e-6 .. 1e1
+    losses = [2.30 + 0.001 * (i % 3) for i in range(25)] + [2.5, 3.0, 5.0, 12.0]
+    assert finders.suggest_lr(lrs, losses) == pytest.approx(lrs[24] / 10)

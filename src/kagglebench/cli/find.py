@@ -115,8 +115,8 @@ def _lr(ws, recipe, args: argparse.Namespace) -> int:
         print(json.dumps({"suggested_lr": res.suggested_lr, "plot": str(out), "lrs": res.lrs,
                           "losses": res.losses}))
         return 0
-    print(f"suggested lr: {res.suggested_lr:.2g} (where the loss falls fastest; "
-          f"the test stopped at lr {res.lrs[-1]:.2g})")
+    print(f"suggested lr: {res.suggested_lr:.2g} (where the loss falls fastest, or a tenth of where it "
+          f"starts to rise; the test stopped at lr {res.lrs[-1]:.2g})")
     print(f"plot: {out}")
     print(f"use it with: kagglebench train {args.recipe} lr={res.suggested_lr:.2g}")
     return 0

@@ -68,7 +68,9 @@ def run(args: argparse.Namespace) -> int:
         result = train_run(ws, None, run_id=args.resume, json_mode=args.json)
     else:
         recipe = load_recipe(args.recipe, args.overrides)
-        result = train_run(ws, recipe, name=args.name, json_mode=args.json)
+        # `kagglebench sweep` starts each grid point with its sweep id in the environment.
+        sweep_id = os.environ.get("KAGGLEBENCH_SWEEP_ID") or None
+        result = train_run(ws, recipe, name=args.name, sweep_id=sweep_id, json_mode=args.json)
     if not distributed.env_info().is_main:
         return 0
     if args.json:

@@ -173,6 +173,27 @@ def test_answers(ws: Any) -> np.ndarray | None:
     return np.array([rows[i] for i in ids], dtype=np.int64)
 
 
+def _grouped(blocks: Iterator[Any], at_least: int) -> Iterator[Any]:
+    """Concatenate consecutive blocks into chunks of at least `at_least` images: a small OOD
+    subset would otherwise mean 95 tiny forward passes."""
+    buf: list[Any] = []
+    for b in blocks:
+        buf.append(b)
+        if sum(len(x) for x in buf) >= at_least:
+            yield _cat(buf)
+            buf = []
+    if buf:
+        yield _cat(buf)
+
+
+def _cat(parts: list[Any]) -> Any:
+    if isinstance(parts[0], np.ndarray):
+        return np.concatenate(parts)
+    import torch
+
+    return torch.cat(parts)
+
+
 def make_source(ws: Any, run_id: str, split: str, *, device: str = "cpu",
                 ood_samples: int | None = None, ood_seed: int = ood.DEFAULT_SEED) -> Source:
     """The inputs of one split for one run."""
@@ -197,7 +218,7 @@ def make_source(ws: Any, run_id: str, split: str, *, device: str = "cpu",
         images = np.ascontiguousarray(images[sub])
         blocks = len(ood.suite())
         return Source(f"ood-n{len(sub)}-s{ood_seed}", len(sub) * blocks,
-                      lambda: (b for _, _, b in ood.blocks(images, ood_seed, device)),
+                      lambda: _grouped((b for _, _, b in ood.blocks(images, ood_seed, device)), 512),
                       # random draws may differ between devices: the device kind is an input too
                       _digest(images.tobytes(), ood.suite_fingerprint(), str(ood.suite()), str(ood_seed),
                               device.split(":")[0]),

@@ -191,20 +191,26 @@ def _smooth(losses: list[float], beta: float) -> list[float]:
 
 
 def suggest_lr(lrs: list[float], losses: list[float]) -> float:
-    """The rate where the smoothed loss falls fastest against log(lr), before its minimum.
+    """The rate to train at, read off a smoothed LR range curve.
 
-    Skips the first tenth of the curve (the average is still settling there).
+    When the loss clearly falls (by over 2%) before its minimum: the rate where it falls
+    fastest against log(lr). When it never clearly falls (a hard task, too few steps): a
+    tenth of the last rate before the loss rises 2% above its minimum, the usual rule of
+    thumb for "just below where training becomes unstable". Skips the first tenth of the
+    curve, where the moving average is still settling.
     """
-    if len(lrs) < 3:
+    n = len(lrs)
+    if n < 3:
         return lrs[0] if lrs else float("nan")
-    stop = int(np.argmin(losses)) + 1
-    skip = min(len(lrs) // 10, max(0, stop - 3))
-    lr = np.log10(np.asarray(lrs[skip:stop]))
-    loss = np.asarray(losses[skip:stop])
-    if len(lr) < 3:
-        return float(lrs[max(0, stop - 1)] / 10)
-    slope = np.gradient(loss, lr)
-    return float(10 ** lr[int(np.argmin(slope))])
+    best = int(np.argmin(losses))
+    skip = n // 10
+    if best - skip >= 2 and losses[skip] - losses[best] > 0.02 * abs(losses[skip]):
+        lr = np.log10(np.asarray(lrs[skip:best + 1]))
+        slope = np.gradient(np.asarray(losses[skip:best + 1]), lr)
+        return float(10 ** lr[int(np.argmin(slope))])
+    limit = losses[best] + 0.02 * abs(losses[best])
+    edge = next((i for i in range(best, n) if losses[i] > limit), n) - 1
+    return float(max(lrs[0], lrs[max(edge, 0)] / 10))
 
 
 def lr_range_test(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
