@@ -1,8 +1,5 @@
-"""Icons from the project's `assets/icons/` SVGs, with Qt's own icons as a fallback.
-
-The SVGs live in the repository's `assets/` (shared with the README); an
-installed copy may also ship them inside the package under `icons/`.
-"""
+"""Icons: the package's `icons/` SVGs (also reachable as `assets/icons/`), with Qt's own
+icons as a fallback."""
 
 from __future__ import annotations
 
@@ -12,7 +9,7 @@ from pathlib import Path
 from PySide6.QtGui import QIcon
 
 _HERE = Path(__file__).resolve().parent
-SEARCH = [_HERE / "icons", _HERE.parents[1] / "assets" / "icons"]
+SEARCH = [_HERE / "icons"]
 
 
 def icon_path(name: str) -> Path | None:

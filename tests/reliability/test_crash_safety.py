@@ -39,7 +39,7 @@ def _max_step(db: Path, run_id: str) -> int:
     return max((r["step"] for r in rows), default=0)
 
 
-def _first_run(db: Path) -> str | None:
+def _the_run(db: Path) -> str | None:
     if not db.exists():
         return None
     with Store(db) as s:
@@ -49,17 +49,18 @@ def _first_run(db: Path) -> str | None:
 
 def _kill_at_random_step(proc: subprocess.Popen, db: Path, run_id: str | None, start: int,
                          rng: random.Random) -> str:
-    """Wait until the trainer is a random number of steps past `start`, then SIGKILL it."""
-    target = start + rng.randint(1, 2 * EVERY + 1)
+    """Wait until the trainer records a step a random distance past `start` (at least one
+    checkpoint interval in, so the first run always has a checkpoint), then SIGKILL it."""
+    target = max(start, EVERY) + rng.randint(1, 2 * EVERY)
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None:
-        run_id = run_id or _first_run(db)
+        run_id = run_id or _the_run(db)
         if run_id and _max_step(db, run_id) >= target:
             time.sleep(rng.uniform(0, 0.3))  # land anywhere: mid-step, mid-write, mid-commit
             proc.send_signal(signal.SIGKILL)
             break
         time.sleep(0.02)
-    return run_id or _first_run(db)
+    return run_id or _the_run(db)
 
 
 def _check_after_kill(ws: Path, run_id: str) -> int:
@@ -80,11 +81,10 @@ def _check_after_kill(ws: Path, run_id: str) -> int:
     for r in rows:
         assert (ws / r["path"]).exists(), f"store lists {r['path']} but the file is gone"
     last = ck_dir / "last.pt"
-    if not last.exists():
-        return -1  # killed before the first checkpoint: the next cycle starts over
+    assert last.exists(), "no checkpoint after a kill past the first checkpoint interval"
     step = torch.load(last, map_location="cpu", weights_only=False)["step"]
     lost = _max_step(db, run_id) - step
-    assert lost <= EVERY, f"{lost} steps after the last good checkpoint (interval {EVERY})"
+    assert 0 <= lost <= EVERY, f"{lost} steps after the last good checkpoint (interval {EVERY})"
     return step
 
 
@@ -129,7 +129,8 @@ def test_sigkill_at_random_moments_always_resumes_from_last_good_checkpoint(rel_
             if mid_write:
                 proc.wait(timeout=300)
             else:
-                run_id = _kill_at_random_step(proc, db, run_id, max(resume_step, 0), rng)
+                start = _max_step(db, run_id) if run_id else 0  # rows from before the resume count not
+                run_id = _kill_at_random_step(proc, db, run_id, start, rng)
             _, err = proc.communicate(timeout=300)
         finally:
             if proc.poll() is None:
@@ -140,13 +141,10 @@ def test_sigkill_at_random_moments_always_resumes_from_last_good_checkpoint(rel_
         if resume_step >= 0:
             m = re.search(rf"resuming {re.escape(run_id)} at epoch \d+ step (\d+)", err)
             assert m and int(m.group(1)) == resume_step, why
-        run_id = run_id or _first_run(db)
+        run_id = run_id or _the_run(db)
         assert run_id, why
         resume_step = _check_after_kill(rel_ws, run_id)
         kinds.append(("checkpoint-write" if mid_write else "random-step", resume_step))
-        if resume_step < 0:  # no checkpoint yet: nothing to resume, start a fresh run next time
-            run_id = None
-    assert run_id and resume_step >= 0, kinds
     proc = kb("train", "--resume", run_id, "--json", ws=rel_ws, env=cli_env())
     assert proc.returncode == 0, proc.stderr
     assert f"resuming {run_id} at epoch" in proc.stderr and f"step {resume_step}" in proc.stderr

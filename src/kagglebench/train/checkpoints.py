@@ -84,6 +84,10 @@ class CheckpointKeeper:
         self.ws_root, self.dir, self.run_id = Path(ws_root), Path(run_dir) / "checkpoints", run_id
         self.keep, self.higher, self.store = max(0, keep_top_k), higher_is_better, store
         self.dir.mkdir(parents=True, exist_ok=True)
+        # A process killed mid-write leaves its temp file (the checkpoint it was replacing is
+        # intact): clear them so nothing half-written stays in the run folder.
+        for stale in self.dir.glob(".*.tmp"):
+            stale.unlink(missing_ok=True)
         # (metric, epoch) of kept epoch checkpoints; rebuilt from the store on resume.
         self.kept: list[tuple[float, int]] = []
         if store is not None:
@@ -124,9 +128,11 @@ class CheckpointKeeper:
             _atomic_copy(last, path)
             self._record(epoch_tag(epoch), path, state, val_acc, metric)
         for _, old in drop:
-            (self.dir / f"{epoch_tag(old)}.pt").unlink(missing_ok=True)
+            # Forget the row before the file: a crash in between never leaves a row pointing
+            # at a missing file (an unlisted file is harmless).
             if self.store is not None:
                 self.store.remove_checkpoint(self.run_id, epoch_tag(old))
+            (self.dir / f"{epoch_tag(old)}.pt").unlink(missing_ok=True)
         self.kept = keep
 
     def best_tag(self) -> str:

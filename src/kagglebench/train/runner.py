@@ -287,9 +287,14 @@ def _train(ws: Any, store: Any, recipe: Any, data: SimpleNamespace, device: torc
     except loop.Diverged as e:
         status, message = "diverged", str(e)
         log(f"diverged: {message}")
-    except UserError:
+    except UserError as e:
+        message = f"{e.where}: {e.what}"[:300]
         raise
     except BaseException as e:
+        if isinstance(e, Exception) and _is_oom(e):
+            err = _out_of_memory(run)
+            message = f"{err.where}: {err.what}"[:300]
+            raise err from None
         message = f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"[:300]
         raise
     finally:
@@ -302,6 +307,37 @@ def _train(ws: Any, store: Any, recipe: Any, data: SimpleNamespace, device: torc
             + (f"; best val acc {state.best_val_acc:.4f}" if state.best_val_acc is not None else ""))
     return {"id": run_id, "status": status, "best_val_acc": state.best_val_acc, "epochs": state.epoch,
             "message": message}
+
+
+def _is_oom(e: BaseException) -> bool:
+    return isinstance(e, torch.cuda.OutOfMemoryError) or "out of memory" in str(e).lower()
+
+
+def _out_of_memory(run: SimpleNamespace) -> UserError:
+    """Out of GPU memory mid-run: free what we can, ask the batch-size finder what fits, say so."""
+    import dataclasses
+
+    from kagglebench.models import build_model
+    from kagglebench.train import finders
+
+    t, d, parts = run.recipe.train, run.data, run.parts
+    parts.optimizer.zero_grad(set_to_none=True)
+    if parts.device.type == "cuda":
+        torch.cuda.empty_cache()
+    cfg = dataclasses.replace(run.recipe.model, pretrained=False, init_from="")  # no downloads here
+    try:
+        res = finders.find_batch_size(lambda: build_model(cfg, len(d.classes), d.size), input_size=d.size,
+                                      num_classes=len(d.classes), device=parts.device,
+                                      max_batch=max(1, t.batch_size - 1), amp_dtype=parts.amp_dtype,
+                                      channels_last=t.channels_last)
+        fit = res.batch_size
+    except Exception:  # noqa: BLE001 - the hint is best effort; the error below is what matters
+        fit = None
+    head = f"ran out of {parts.device.type.upper()} memory at step {run.state.step}"
+    hint = (f"the batch-size finder says batch_size={fit} fits: train again with batch_size={fit}" if fit
+            else "not even one image fits: choose a smaller model or input_size" if fit == 0
+            else "lower batch_size, or run `kagglebench find batch-size RECIPE` to find what fits")
+    return UserError(f"train.batch_size={t.batch_size}", f"{head}; {hint}")
 
 
 def _start_side_channels(run: SimpleNamespace, device: torch.device) -> None:
