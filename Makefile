@@ -20,7 +20,12 @@ demo: $(STAMP)
 test: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q
 
+# A real window under Xvfb; Qt's xcb plugin needs the libxcb packages (Debian names).
+SCREENSHOT_DEBS := xvfb imagemagick x11-apps libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 \
+	libxcb-render-util0 libxcb-xinerama0 libxcb-xkb1 libxkbcommon-x11-0 libxcb-shape0 libxcb-randr0
+
 screenshots: $(STAMP)
+	command -v Xvfb >/dev/null || (apt-get update && apt-get install -y $(SCREENSHOT_DEBS))
 	$(BIN)/python tools/screenshots.py
 
 bench: $(STAMP)

@@ -32,10 +32,11 @@ class Size:
     ood_per_file: int       # images per distortion file (19 files; DS-542 has 50,000)
     ensemble_rows: int      # cached logit rows per member (DS-542 has 950,000)
     startup_repeats: int
+    ablation: bool = False  # also time kagglebench's loop with the other memory format
 
 
 SIZES = {
-    "full": Size(20_000, 128, {"simplecnn-3block": 40, "resnet18": 12}, 50_000, 950_000, 7),
+    "full": Size(20_000, 128, {"simplecnn-3block": 40, "resnet18": 12}, 50_000, 950_000, 7, True),
     "quick": Size(5_120, 128, {"simplecnn-3block": 12, "resnet18": 3}, 2_500, 950_000, 5),
     "tiny": Size(256, 8, {"simplecnn-3block": 1, "resnet18": 1}, 20, 5_000, 1),
 }
@@ -70,7 +71,7 @@ def run_bench(size: str = "quick", *, log: Callable[[str], None] = lambda s: Non
         for model, steps in sz.steps.items():
             log(f"(b) training {model}: {steps} steps of {sz.batch} images, both loops")
             out["train"][model] = measure.training(model, tmp, images, labels, steps=steps, batch=sz.batch,
-                                                   channels_last=CPU_CHANNELS_LAST)
+                                                   channels_last=CPU_CHANNELS_LAST, ablation=sz.ablation)
         log("(c) efficiency: FLOPs per training image and the matmul rate")
         out["efficiency"] = _efficiency(out["train"])
         log(f"(d) prediction over a 19 x {sz.ood_per_file:,}-image OOD folder, both ways")

@@ -144,12 +144,20 @@ def baseline_train(recipe: Any, root: Path, steps: int) -> dict[str, float]:
 
 
 def training(model: str, root: Path, images: np.ndarray, labels: np.ndarray, *, steps: int,
-             batch: int, channels_last: bool) -> dict[str, Any]:
-    """Images/s and projected seconds per 50,000-image epoch, both loops, same batch and steps."""
+             batch: int, channels_last: bool, ablation: bool = False) -> dict[str, Any]:
+    """Images/s and projected seconds per 50,000-image epoch, both loops, same batch and steps;
+    with `ablation`, also kagglebench's loop with the other memory format."""
     recipe = bench_recipe(model, batch, channels_last)
     out: dict[str, Any] = {"batch_size": batch, "steps": steps, "channels_last": channels_last}
-    for side, res in (("baseline", baseline_train(recipe, root, steps)),
-                      ("kagglebench", kagglebench_train(recipe, images, labels, steps))):
+    runs = [("baseline", lambda: baseline_train(recipe, root, steps)),
+            ("kagglebench", lambda: kagglebench_train(recipe, images, labels, steps))]
+    if ablation:
+        # What each change buys: the batched loader alone (NCHW), then channels_last on top.
+        other = bench_recipe(model, batch, not channels_last)
+        runs.append((f"kagglebench_{'nchw' if channels_last else 'channels_last'}",
+                     lambda: kagglebench_train(other, images, labels, steps)))
+    for side, fn in runs:
+        res = fn()
         rate = res["images"] / max(1e-9, res["seconds"])
         out[side] = {"images_per_s": rate, "s_per_epoch": 50_000 / rate, "seconds": res["seconds"]}
     out["speedup"] = out["kagglebench"]["images_per_s"] / max(1e-9, out["baseline"]["images_per_s"])

@@ -333,7 +333,7 @@ def _out_of_memory(run: SimpleNamespace) -> UserError:
         fit = res.batch_size
     except Exception:  # noqa: BLE001 - the hint is best effort; the error below is what matters
         fit = None
-    head = f"ran out of {parts.device.type.upper()} memory at step {run.state.step}"
+    head = f"ran out of {parts.device.type.upper()} memory at step {run.state.step + 1}"  # the one that failed
     hint = (f"the batch-size finder says batch_size={fit} fits: train again with batch_size={fit}" if fit
             else "not even one image fits: choose a smaller model or input_size" if fit == 0
             else "lower batch_size, or run `kagglebench find batch-size RECIPE` to find what fits")
