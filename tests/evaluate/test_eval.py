@@ -14,7 +14,6 @@ from kagglebench.evaluate.runner import evaluate_run
 from kagglebench.workspace import Workspace
 
 
-
 def _cli(ws, *args):
     return subprocess.run([sys.executable, "-m", "kagglebench", "--workspace", str(ws), *args],
                           check=False, capture_output=True, text=True, timeout=300)

@@ -81,16 +81,16 @@ def test_cuda_out_of_memory_stops_with_the_batch_size_the_finder_suggests(rel_ws
 
 def test_full_disk_during_a_checkpoint_write_keeps_the_previous_one(rel_ws: Path, tmp_path: Path) -> None:
     recipe = write_recipe(tmp_path, epochs=3, every=2)
-    env = cli_env({"KB_FAULT_CKPT": "enospc:3"}, hooks=True)
+    env = cli_env({"KB_FAULT_CKPT": "enospc:4"}, hooks=True)
     proc = kb("train", str(recipe), "--json", ws=rel_ws, env=env)
-    line = assert_one_line_error(proc, "last.pt", "no space left on device")
+    line = assert_one_line_error(proc, "last.pt", "no space left on device", "--resume")
     assert proc.stdout == ""  # --json: nothing half-printed either
     with Store(rel_ws / "kagglebench.db") as s:
         (run,) = s.list_runs()
     assert run["status"] == "failed" and "No space left" in run["message"], run
     ck = rel_ws / "runs" / run["id"] / "checkpoints"
     assert sorted(p.name for p in ck.iterdir()) == ["epoch001.pt", "last.pt"], line  # no temp file
-    assert checkpoints.load(ck / "last.pt")["step"] == 6  # the 2nd write (end of epoch 1) survived
+    assert checkpoints.load(ck / "last.pt")["step"] == 6  # the 3rd write (end of epoch 1) survived
     # Space freed: the run resumes from that checkpoint and finishes.
     done = kb("train", "--resume", run["id"], "--json", ws=rel_ws)
     assert done.returncode == 0, done.stderr

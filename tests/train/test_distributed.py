@@ -38,7 +38,8 @@ WORKER = textwrap.dedent('''
         loss.backward()
         opt.step()
         losses.append(D.all_reduce_mean(loss.item(), info))
-    reduced = {"sum": D.all_reduce_sum(info.rank + 1, info), "mean": D.all_reduce_mean(float(info.rank), info),
+    reduced = {"sum": D.all_reduce_sum(info.rank + 1, info),
+               "mean": D.all_reduce_mean(float(info.rank), info),
                "vec": D.all_reduce_sum([1.0, info.rank], info), "any": D.any_rank(info.rank == 1, info),
                "none": D.any_rank(False, info), "bcast": D.broadcast_object(f"id-from-{info.rank}", info)}
     D.barrier(info)
@@ -106,7 +107,8 @@ def _train(ws, *extra):
     import subprocess
     import sys
 
-    r = subprocess.run([sys.executable, "-m", "kagglebench", "train", "twolayer-mlp", *PLAIN, "--json", *extra],
+    r = subprocess.run([sys.executable, "-m", "kagglebench", "train", "twolayer-mlp", *PLAIN, "--json",
+                        *extra],
                        cwd=ws, capture_output=True, text=True, timeout=300,
                        env={k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE")})
     assert r.returncode == 0, r.stderr

@@ -21,7 +21,7 @@ def test_search_doubles_then_bisects(limit, expected):
     assert best == expected
     assert all(ok == (b <= limit) for b, ok in tried)
     doubling = [b for b, _ in tried][: 1 + tried.index(next((t for t in tried if not t[1]), tried[-1]))]
-    assert all(b2 == min(2 * b1, 4096) for b1, b2 in zip(doubling, doubling[1:]))
+    assert all(b2 == min(2 * b1, 4096) for b1, b2 in zip(doubling, doubling[1:], strict=False))
 
 
 def test_cpu_estimate_grows_with_input_size():

@@ -74,10 +74,11 @@ def test_wandb_missing_is_a_one_line_error(tmp_path, monkeypatch):
     assert "pip install wandb" in str(e.value) and e.value.where == "tracking.wandb"
 
 
-def test_wandb_offline_writes_a_local_run(tmp_path, monkeypatch):
+def test_wandb_offline_writes_a_local_run(tmp_path, monkeypatch, capfd):
     pytest.importorskip("wandb")
+    import psutil
+
     monkeypatch.setenv("WANDB_MODE", "offline")
-    monkeypatch.setenv("WANDB_SILENT", "true")
     monkeypatch.setenv("WANDB_DIR", str(tmp_path))
     monkeypatch.setenv("WANDB_CONFIG_DIR", str(tmp_path / "wandb-config"))
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
@@ -88,3 +89,5 @@ def test_wandb_offline_writes_a_local_run(tmp_path, monkeypatch):
     runs = list((tmp_path / "wandb").glob("offline-run-*-run-1"))
     assert len(runs) == 1
     assert list(runs[0].glob("*.wandb")), "the offline run holds no history file"
+    assert capfd.readouterr().out == ""  # `train --json` keeps stdout for its JSON document
+    assert psutil.Process().children(recursive=True) == []  # wandb's helper process is gone

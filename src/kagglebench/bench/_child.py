@@ -51,10 +51,9 @@ def peak_rss_bytes() -> int:
 def main(argv: list[str]) -> None:
     way, ood_dir, weights, batch, preds_path = argv
     from kagglebench.bench import baselines
-    from kagglebench.bench.measure import MEAN, PREDICT_MODEL, STD
-    from kagglebench.models import create_model
+    from kagglebench.bench.measure import MEAN, STD, predict_model
 
-    model = create_model(PREDICT_MODEL, 100)
+    model = predict_model()
     model.load_state_dict(torch.load(weights, map_location="cpu"))
     model.eval()
     t0 = time.perf_counter()

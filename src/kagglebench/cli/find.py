@@ -45,7 +45,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     bs = what.add_parser("batch-size", parents=[common], help="largest batch that fits the device",
                          description="Doubles the batch size until a training step runs out of memory, "
                                      "then narrows down between the last fit and the first failure.")
-    bs.add_argument("--max", type=int, default=4096, metavar="N", help="never suggest more than N (default 4096)")
+    bs.add_argument("--max", type=int, default=4096, metavar="N",
+                    help="never suggest more than N (default 4096)")
     lr = what.add_parser("lr", parents=[common], help="LR range test with a plot",
                          description="Trains a fresh model for --steps steps while the learning rate "
                                      "grows exponentially; stops when the loss blows up.")

@@ -46,14 +46,17 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.__class__ = IntermixedParser  # options may sit between the key=values
     p.add_argument("recipe", metavar="RECIPE", help="a built-in recipe name or a .toml file")
     p.add_argument("grid", nargs="*", metavar="key=v1,v2", help="settings and the values to try")
-    p.add_argument("--parallel", type=int, default=1, metavar="N", help="runs at the same time (default 1)")
+    p.add_argument("--parallel", type=int, default=1, metavar="N",
+                   help="runs at the same time (default 1)")
     p.add_argument("--json", action="store_true",
                    help='print one JSON document {"sweep", "runs": [...]} on stdout instead of the table')
     p.set_defaults(func=run)
 
 
 def parse_grid(items: list[str]) -> dict[str, list[str]]:
-    """`["lr=0.1,0.01", "epochs=5"]` -> `{"lr": ["0.1", "0.01"], "epochs": ["5"]}`; UserError on bad syntax."""
+    """`["lr=0.1,0.01", "epochs=5"]` -> `{"lr": ["0.1", "0.01"], "epochs": ["5"]}`.
+
+    UserError on bad syntax, a key given twice, or a grid with nothing to vary."""
     from kagglebench.config import SHORTCUTS
 
     grid: dict[str, list[str]] = {}
@@ -84,7 +87,8 @@ def parse_grid(items: list[str]) -> dict[str, list[str]]:
 def expand(grid: dict[str, list[str]]) -> list[list[str]]:
     """The combinations as override lists, first key slowest (as nested loops would run them)."""
     keys = list(grid)
-    return [[f"{k}={v}" for k, v in zip(keys, combo)] for combo in itertools.product(*grid.values())]
+    combos = itertools.product(*grid.values())
+    return [[f"{k}={v}" for k, v in zip(keys, combo, strict=True)] for combo in combos]
 
 
 @dataclass
@@ -146,7 +150,8 @@ def _start(child: _Child, args: argparse.Namespace, ws: Any, sweep_id: str, tota
         log_path = log_dir / f"{child.index:02d}.log"
         child.log = stderr = open(log_path, "wb")
         child.result["log"] = os.path.relpath(log_path)
-    child.proc = subprocess.Popen(cmd, stdout=child.out, stderr=stderr, env={**os.environ, SWEEP_ENV: sweep_id})
+    child.proc = subprocess.Popen(cmd, stdout=child.out, stderr=stderr,
+                                  env={**os.environ, SWEEP_ENV: sweep_id})
     _say(f"{sweep_id}: run {child.index}/{total} started: {' '.join(child.overrides)}"
          + (f" (progress in {child.result['log']})" if child.log else ""))
 

@@ -69,6 +69,9 @@ def check(path: str | os.PathLike) -> dict[str, Any]:
             summary["layout"] = ds.info["layout"]
         if ds.info.get("resized"):
             summary["resized"] = True
+    empty = [split for split, d in splits.items() if d["images"] == 0]
+    if empty:  # readable, but nothing to train or predict on
+        raise UserError(p, f"the {empty[0]} split holds no images (an empty dataset)")
     return summary
 
 

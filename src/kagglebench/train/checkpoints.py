@@ -27,27 +27,43 @@ from kagglebench.errors import UserError
 FORMAT_VERSION = 1
 
 
+def _write_failed(path: Path, e: OSError) -> UserError:
+    """A full disk or a read-only folder is the student's to fix; the old file is still there."""
+    again = (f"; free some space, then continue with `kagglebench train --resume {path.parent.parent.name}`"
+             if path.parent.name == "checkpoints" else "")
+    return UserError(path, f"could not write the checkpoint ({e.strerror or e}); the previous one is "
+                           f"kept{again}")
+
+
 def atomic_save(obj: Any, path: Path) -> None:
     """torch.save to a temporary file beside `path`, then rename over it."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         with os.fdopen(fd, "wb") as f:
             torch.save(obj, f)
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as e:
+        if tmp:
+            Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, OSError):
+            raise _write_failed(path, e) from None
         raise
 
 
 def _atomic_copy(src: Path, dst: Path) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent)
-    os.close(fd)
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent)
+        os.close(fd)
         shutil.copyfile(src, tmp)
         os.replace(tmp, dst)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as e:
+        if tmp:
+            Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, OSError):
+            raise _write_failed(dst, e) from None
         raise
 
 

@@ -172,7 +172,8 @@ def strip_nproc(argv: Sequence[str]) -> list[str]:
     return out
 
 
-def launch_command(argv: Sequence[str], nproc: int, target: Sequence[str] = ("-m", "kagglebench")) -> list[str]:
+def launch_command(argv: Sequence[str], nproc: int,
+                   target: Sequence[str] = ("-m", "kagglebench")) -> list[str]:
     return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc),
             *target, *strip_nproc(argv)]
 

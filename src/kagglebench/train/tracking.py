@@ -108,6 +108,9 @@ class Trackers:
         if self._wandb is not None:
             self._wandb.finish()
             self._wandb = None
+            import wandb
+
+            wandb.teardown()  # stop the wandb-core helper process: one run per training process
 
     def __enter__(self) -> Trackers:
         return self
