@@ -319,6 +319,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise UserError(path, f"cannot read the recipe file: {e.strerror or e}") from None
     except tomllib.TOMLDecodeError as e:
         raise UserError(path, f"not valid TOML: {e}") from None
+    except UnicodeDecodeError:
+        raise UserError(path, "not a text file (a recipe is UTF-8 TOML text)") from None
 
 
 def _resolve(name_or_path: str, relative_to: Path | None) -> Path:

@@ -172,6 +172,10 @@ class Workspace:
             raise UserError(self.settings_path, "file not found: not a kagglebench workspace") from None
         except tomllib.TOMLDecodeError as e:
             raise UserError(self.settings_path, f"not valid TOML: {e}") from None
+        except UnicodeDecodeError:
+            raise UserError(self.settings_path, "not a text file (expected UTF-8 TOML)") from None
+        except OSError as e:
+            raise UserError(self.settings_path, f"cannot be read: {e.strerror or e}") from None
 
     def __repr__(self) -> str:
         return f"Workspace({str(self.root)!r}, profile={self.profile.name!r})"

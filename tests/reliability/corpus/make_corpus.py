@@ -151,6 +151,31 @@ def recipe_cases(root: Path) -> None:
             (folder / name).write_text(text)
 
 
+def csv_cases(root: Path) -> None:
+    """Submissions for the demo workspace of 4 classes and one image per OOD severity (95 rows,
+    ids distortionNN_S_0), each wrong in one way."""
+    ids = [f"distortion{k:02d}_{s}_0" for k in range(19) for s in range(1, 6)]
+    good = [f"{i},{n % 4}" for n, i in enumerate(ids)]
+    root.mkdir(parents=True, exist_ok=True)
+    cases = {
+        "wrong-header.csv": ["ID,Labels", *good],
+        "missing-rows.csv": ["id,label", *good[:-3]],
+        "extra-rows.csv": ["id,label", *good, "distortion19_1_0,0"],
+        "unknown-id.csv": ["id,label", *good[:10], "picture_10,1", *good[11:]],
+        "wrong-order.csv": ["id,label", good[1], good[0], *good[2:]],
+        "duplicate-id.csv": ["id,label", *good[:5], good[4], *good[6:]],
+        "label-out-of-range.csv": ["id,label", *good[:7], f"{ids[7]},4", *good[8:]],
+        "negative-label.csv": ["id,label", *good[:2], f"{ids[2]},-1", *good[3:]],
+        "label-not-a-number.csv": ["id,label", *good[:3], f"{ids[3]},cat", *good[4:]],
+        "three-columns.csv": ["id,label", *good[:9], f"{ids[9]},1,2", *good[10:]],
+        "header-only.csv": ["id,label"],
+        "empty.csv": [],
+    }
+    for name, lines in cases.items():
+        (root / name).write_text("".join(line + "\n" for line in lines))
+    (root / "not-utf8.csv").write_bytes(b"id,label\n" + b"\xff\xfe\x00\x01,\x80\n" * 95)
+
+
 def main() -> None:
     for child in HERE.iterdir():
         if child.is_dir():
@@ -161,6 +186,7 @@ def main() -> None:
     nyu_cases(data)
     other_cases(data)
     recipe_cases(HERE)
+    csv_cases(HERE / "csv")
     print(f"wrote {sum(1 for p in HERE.rglob('*') if p.is_file())} files under {HERE}")
 
 

@@ -1,6 +1,7 @@
 """Fault hooks for reliability tests, loaded into `python -m kagglebench` children via PYTHONPATH.
 
-Only active when an environment variable asks; otherwise this file does nothing.
+Only active when an environment variable asks (KB_FAULT_CKPT, KB_FAULT_DENY: below); otherwise
+this file does nothing.
 
 KB_FAULT_CKPT="kill:N"    the Nth checkpoint write of this process writes half the file,
                           syncs it to disk, then SIGKILLs the process (a crash mid-write).
@@ -73,3 +74,32 @@ if _SPEC:
             return spec
 
     sys.meta_path.insert(0, _Finder())
+
+
+# KB_FAULT_DENY=DIR: opening a file for writing inside DIR fails with EACCES, as in a folder
+# the user may not write to (tests run as root, where chmod alone does not stop writes).
+_DENY = os.environ.get("KB_FAULT_DENY", "")
+if _DENY:
+    import builtins
+    import errno
+
+    _real_open, _real_os_open = builtins.open, os.open
+    _WRITE = os.O_WRONLY | os.O_RDWR | os.O_CREAT
+
+    def _denied(path):
+        try:
+            return os.path.abspath(os.fspath(path)).startswith(os.path.abspath(_DENY) + os.sep)
+        except TypeError:
+            return False
+
+    def _open(file, mode="r", *args, **kw):
+        if any(c in mode for c in "wax+") and _denied(file):
+            raise PermissionError(errno.EACCES, "Permission denied", os.fspath(file))
+        return _real_open(file, mode, *args, **kw)
+
+    def _os_open(path, flags, *args, **kw):
+        if flags & _WRITE and _denied(path):
+            raise PermissionError(errno.EACCES, "Permission denied", os.fspath(path))
+        return _real_os_open(path, flags, *args, **kw)
+
+    builtins.open, os.open = _open, _os_open
