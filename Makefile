@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --upgrade pip >/dev/null
-	$(BIN)/pip install -e '.[gui,dev]'
+	$(BIN)/pip install -e '.[gui,dev,track]'
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -197,3 +197,36 @@ def test_blurs_match_the_scipy_calls_of_the_original(clean):
     ref = np.stack([(i + sum(clipped_zoom(i, z) for z in factors)) / (len(factors) + 1) for i in x])
     got = corrupt(clean[:2], "zoom_blur", 3, 0).astype(int)
     assert np.abs(np.round(ref * 255) - got).max() <= 1
+
+
+def test_large_image_zoom_path_matches_the_small_image_one(clean, monkeypatch):
+    # Images above 48x48 take the zoom-by-zoom path; forcing it at 32x32 must agree with
+    # the single-matrix path that test_blurs_match_the_scipy_calls_of_the_original checks.
+    from kagglebench.data.corruptions import noise_blur
+
+    fast = corrupt(clean[:3], "zoom_blur", 5, 0).astype(int)
+    monkeypatch.setattr(noise_blur, "_KRON_PIXELS", 0)
+    assert np.abs(corrupt(clean[:3], "zoom_blur", 5, 0) - fast).max() <= 1
+
+
+def test_frost_cell_walls_use_the_two_nearest_points():
+    from kagglebench.data.corruptions.weather import _two_nearest
+
+    pts = torch.rand(2, 7, 2, generator=torch.Generator().manual_seed(0)) * 12
+    d1, d2 = _two_nearest(pts, 12)
+    ys, xs = torch.meshgrid(torch.arange(12.0), torch.arange(12.0), indexing="ij")
+    grid = torch.stack([xs.reshape(-1), ys.reshape(-1)], 1).double()
+    ref = torch.cdist(grid.expand(2, -1, -1), pts.double(), compute_mode="donot_use_mm_for_euclid_dist")
+    ref = ref.topk(2, dim=2, largest=False).values.reshape(2, 12, 12, 2)
+    assert torch.allclose(d1.double(), ref[..., 0], atol=1e-4)
+    assert torch.allclose(d2.double(), ref[..., 1], atol=1e-4)
+
+
+def test_small_cpu_calls_keep_the_callers_thread_count(clean):
+    # Small batches run on one thread (faster on a busy machine); the caller's setting returns.
+    torch.set_num_threads(2)
+    try:
+        corrupt(clean, "frost", 2, 0)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(1)

@@ -105,7 +105,7 @@ def test_find_lr_command_writes_the_plot(fresh_ws):
     import json
 
     out = fresh_ws / "lr.png"
-    r = _kb(fresh_ws, "find", "lr", "twolayer-mlp", "--steps", "30", "data.input_size=32", "--out", str(out),
+    r = _kb(fresh_ws, "find", "lr", "twolayer-mlp", "--steps", "15", "data.input_size=32", "--out", str(out),
             "--max-lr", "100", "--json")
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)

@@ -50,7 +50,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    # `train RECIPE --name x lr=0.1`: argparse stops collecting key=value words at the first
+    # option; hand the stragglers to the command's list of settings.
+    listed = next((k for k in ("overrides", "grid") if isinstance(getattr(args, k, None), list)), None)
+    if extra and listed and all("=" in e and not e.startswith("-") for e in extra):
+        getattr(args, listed).extend(extra)
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.workspace is None:
         args.workspace = os.environ.get("KAGGLEBENCH_WORKSPACE") or None
     if not getattr(args, "func", None):

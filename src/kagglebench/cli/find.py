@@ -22,26 +22,10 @@ Both take the same key=value overrides as `kagglebench train`, e.g. `model=resne
 """
 
 
-class IntermixedParser(argparse.ArgumentParser):
-    """Lets options sit between positionals: `find lr RECIPE --steps 40 lr=0.1` (plain argparse
-    stops collecting `key=value` words at the first option)."""
-
-    _inside = False
-
-    def parse_known_args(self, args=None, namespace=None):  # type: ignore[override]
-        if self._inside:  # parse_known_intermixed_args calls back into this method
-            return super().parse_known_args(args, namespace)
-        self._inside = True
-        try:
-            return self.parse_known_intermixed_args(args, namespace)
-        finally:
-            self._inside = False
-
-
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("find", parents=[common], help="find the largest batch size or a good learning rate",
                        description=_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
-    what = p.add_subparsers(dest="what", metavar="WHAT", required=True, parser_class=IntermixedParser)
+    what = p.add_subparsers(dest="what", metavar="WHAT", required=True)
     bs = what.add_parser("batch-size", parents=[common], help="largest batch that fits the device",
                          description="Doubles the batch size until a training step runs out of memory, "
                                      "then narrows down between the last fit and the first failure.")

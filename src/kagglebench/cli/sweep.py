@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from kagglebench.cli.find import IntermixedParser
 from kagglebench.errors import UserError
 
 SWEEP_ENV = "KAGGLEBENCH_SWEEP_ID"
@@ -43,7 +42,6 @@ runs are ranked by best validation accuracy, as `kagglebench runs --sweep ID` sh
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("sweep", parents=[common], help="train a grid of settings as tagged runs",
                        description=_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.__class__ = IntermixedParser  # options may sit between the key=values
     p.add_argument("recipe", metavar="RECIPE", help="a built-in recipe name or a .toml file")
     p.add_argument("grid", nargs="*", metavar="key=v1,v2", help="settings and the values to try")
     p.add_argument("--parallel", type=int, default=1, metavar="N",

@@ -184,12 +184,37 @@ def _pct(x: float | None) -> str:
     return "n/a" if x is None else f"{x * 100:.2f}%"
 
 
+def _refuse_resend(ws: Any, kaggle: Any, comp: str, base: dict) -> None:
+    """Never send the same file twice. When an earlier submit of these exact bytes broke off
+    (`unknown`, or `pending` from a killed process) ask Kaggle first; refuse when a copy arrived
+    (identical bytes score identically: a second copy only spends a daily submission)."""
+    from kagglebench.kaggle.sync import sync_submissions
+
+    def same(statuses: tuple[str, ...]) -> list[dict]:
+        with ws.store() as store:
+            return [s for s in store.list_submissions(comp) if s["sha256"] == base["sha256"]
+                    and s["status"] in statuses]
+    if same(("unknown", "pending")):
+        log("an earlier submit of this same file broke off; asking Kaggle whether it arrived")
+        sync_submissions(ws, kaggle, comp)
+        with ws.store() as store:  # a `pending` record Kaggle does not list never arrived
+            for rec in same(("pending",)):
+                store.update_submission(rec["id"], status="failed", error="never reached Kaggle "
+                                        "(checked before sending the file again)")
+    arrived = [s for s in same(("submitted", "complete")) if s["ref"]]
+    if arrived:
+        raise UserError(base["file"], f"this exact file already reached Kaggle (ref {arrived[-1]['ref']}, "
+                                      f"{arrived[-1]['status']}); not sending it twice (see "
+                                      "`kagglebench submissions`)")
+
+
 def _send(ws: Any, result: dict, base: dict, *, connect: Callable[[], Any] | None, wait: bool,
           poll_s: float, max_wait_s: float) -> dict[str, Any]:
     from kagglebench.kaggle import client as C
 
     kaggle = (connect or C.connect)()
     comp = base["competition"]
+    _refuse_resend(ws, kaggle, comp, base)
     lim = kaggle.limits(comp)
     left = lim["num_allowed_now"]
     log(f"Kaggle: {left} submission(s) left today for {comp} ({lim['num_today']} used today)")

@@ -196,6 +196,9 @@ def train_run(ws: Any, recipe: Any = None, *, name: str | None = None, run_id: s
     try:
         if run_id is not None:
             recipe, ckpt = _prepare_resume(ws, store, run_id)
+        else:
+            from kagglebench.models import model_entry
+            model_entry(recipe.model.name)  # an unknown model is refused before a run is recorded
         info = dist.setup(recipe.train.device)
         device = torch.device(info.device) if info.distributed else build.pick_device(recipe.train.device)
         build.seed_everything(recipe.train.seed + info.rank, recipe.train.deterministic)
@@ -280,9 +283,9 @@ def _train(ws: Any, store: Any, recipe: Any, data: SimpleNamespace, device: torc
                           rng=ckpt["rng"] if ckpt else None, stop=StopFlag(), trackers=None, sampler=None, dist=dist,
                           stop_after=stop_after_steps, higher=higher)
     run.stop.install()
-    _start_side_channels(run, device)
     status, message = "failed", None
     try:
+        _start_side_channels(run, device)
         status, message = _epochs(run)
     except loop.Diverged as e:
         status, message = "diverged", str(e)
@@ -346,7 +349,8 @@ def _start_side_channels(run: SimpleNamespace, device: torch.device) -> None:
     from kagglebench.telemetry import Sampler, visible_gpu_indices
     from kagglebench.train.tracking import Trackers
 
-    gpus = visible_gpu_indices(str(device)) if device.type == "cuda" else []
+    # Only rank 0 samples, so in a multi-process run it records every local GPU.
+    gpus = visible_gpu_indices("cuda" if run.info.world_size > 1 else str(device)) if device.type == "cuda" else []
     run.sampler = Sampler(run.ws.db_path, run.run_id, gpu_indices=gpus).start()
     run.trackers = Trackers(run.recipe, Path(run.ws.runs_dir) / run.run_id, run.run_id)
 
