@@ -65,12 +65,14 @@ class DataConfig:
     crop_padding: int = 4             # random crop after padding by this many pixels (0 = off)
     hflip: bool = True
     vflip: bool = False
+    alternating_flip: bool = False    # with hflip: flip a fixed random half on even epochs, the rest on odd (airbench)
     policy: str = ""                  # "", autoaugment-cifar10, randaugment, trivialaugment
     color_jitter: float = 0.0         # brightness/contrast/saturation strength (0 = off)
     affine_degrees: float = 0.0       # RandomAffine rotation range (0 = off)
     perspective: float = 0.0          # RandomPerspective distortion scale (0 = off)
     grayscale: float = 0.0            # RandomGrayscale probability (0 = off)
     classes: list[str] = field(default_factory=list)  # keep only these classes ([] = all)
+    tta: str = "none"                 # default test-time augmentation of eval/predict: none | flip | flip-shift
 
 
 @dataclass
@@ -83,6 +85,9 @@ class OptimConfig:
     lookahead: bool = False
     lookahead_k: int = 5
     lookahead_alpha: float = 0.5
+    lookahead_ema: bool = False       # airbench: every k steps, EMA the weights and reset the live ones to it
+    lookahead_ema_every: int = 5      # k: steps between those updates
+    lookahead_ema_decay: float = 0.95 # per-step decay; an update uses decay**k * (step/total)**3, 1.0 at the end
 
 
 @dataclass
@@ -142,6 +147,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "optim.name": ("sgd", "adam", "adamw"),
     "schedule.name": ("none", "step", "cosine", "onecycle"),
     "data.policy": ("", "autoaugment-cifar10", "randaugment", "trivialaugment"),
+    "data.tta": ("none", "flip", "flip-shift"),
     "train.amp": ("auto", "none", "bf16", "fp16"),
     "train.early_stopping_metric": ("val_acc", "val_loss"),
 }
@@ -164,6 +170,8 @@ _RANGES: dict[str, tuple[float, float, bool, bool]] = {
     "optim.weight_decay": (0, math.inf, True, False),
     "optim.lookahead_k": (1, math.inf, True, False),
     "optim.lookahead_alpha": (0, 1, False, True),
+    "optim.lookahead_ema_every": (1, math.inf, True, False),
+    "optim.lookahead_ema_decay": (0, 1, False, True),
     "schedule.step_size": (1, math.inf, True, False),
     "schedule.gamma": (0, math.inf, False, False),
     "schedule.warmup_epochs": (0, math.inf, True, False),

@@ -69,7 +69,7 @@ def test_sync_against_the_kaggle_double_fills_the_leaderboard_tab(gui_ws: Path, 
         assert lb.subs.rowCount() == 0
         lb.sync_button.click()
         qtbot.waitUntil(lambda: lb.sync_button.isEnabled(), timeout=120_000)
-        qtbot.waitUntil(lambda: lb.subs.rowCount() == 2 and lb.board.rowCount() >= 2, timeout=20_000)
+        qtbot.waitUntil(lambda: lb.subs.rowCount() == 2 and lb.board.rowCount() >= 2, timeout=60_000)
         texts = {lb.subs.item(r, 1).text() for r in range(2)}
         assert texts == {"first try", "with flips"}
         assert "0.5600" in lb.summary.text()

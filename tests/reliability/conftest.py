@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+
 from tests.kaggle.conftest import kaggle_env, make_double  # noqa: F401 - the Kaggle double's fixtures
 
 

@@ -25,9 +25,9 @@ import time
 from pathlib import Path
 
 import pytest
-from tests.reliability.helpers import cli_env, kb, write_recipe
 
 from kagglebench.store import Store
+from tests.reliability.helpers import cli_env, kb, write_recipe
 
 EVERY = 3            # checkpoint_every_steps: the most work a crash may cost
 STEPS_PER_EPOCH = 6  # 96 training images / batch 16 (see the rel_demo fixture)

@@ -11,13 +11,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tests.kaggle.double import KaggleDouble
 
 from kagglebench.errors import UserError
 from kagglebench.kaggle import client as C
 from kagglebench.kaggle import submit as S
 from kagglebench.kaggle import sync
 from kagglebench.workspace import Workspace
+from tests.kaggle.double import KaggleDouble
 
 TIMEOUT = 0.4   # the client's per-request timeout in these tests
 SLOW = 1.0      # a slow answer: past the timeout

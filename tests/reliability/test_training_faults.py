@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from tests.reliability.helpers import assert_one_line_error, cli_env, kb, write_recipe
 
 from kagglebench.config import load_recipe
 from kagglebench.errors import UserError
@@ -20,6 +19,7 @@ from kagglebench.store import Store
 from kagglebench.train import checkpoints, finders, loop
 from kagglebench.train.runner import train_run
 from kagglebench.workspace import Workspace
+from tests.reliability.helpers import assert_one_line_error, cli_env, kb, write_recipe
 
 
 def _fault_on_step(monkeypatch: pytest.MonkeyPatch, n: int, fault) -> None:

@@ -31,28 +31,17 @@ MEAN, STD = CIFAR100_MEAN, CIFAR100_STD
 
 # -- data -------------------------------------------------------------------------------------
 def write_train_folder(root: Path, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """A `cifar-100-python` folder of `n` random training images for torchvision's CIFAR100
-    class; returns (images, labels).
-
-    The real files are Python 2 pickles whose keys read as str under torchvision's
-    encoding="latin1"; kagglebench's writer emits bytes keys (what encoding="bytes" gives),
-    which torchvision cannot read, so the baseline's folder is pickled here with str keys.
-    """
-    import pickle
+    """A `cifar-100-python` folder of `n` random training images, written by kagglebench's
+    CIFAR-100 writer (Python 2-style pickles that torchvision's CIFAR100 class reads too);
+    returns (images, labels)."""
+    from kagglebench.data.writers import write_cifar100
 
     rng = np.random.default_rng(seed)
     images = rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8)
     fine = rng.integers(0, 100, n)
-    folder = root / "cifar-100-python"
-    folder.mkdir(parents=True, exist_ok=True)
-    planar = images.transpose(0, 3, 1, 2).reshape(n, 3072)
-    for split, rows in (("train", slice(None)), ("test", slice(0, 10))):
-        with open(folder / split, "wb") as f:
-            pickle.dump({"data": planar[rows], "fine_labels": fine[rows].tolist(),
-                         "coarse_labels": (fine[rows] // 5).tolist()}, f, protocol=2)
-    with open(folder / "meta", "wb") as f:
-        pickle.dump({"fine_label_names": [f"class{i}" for i in range(100)],
-                     "coarse_label_names": [f"super{i}" for i in range(20)]}, f, protocol=2)
+    test = (images[:10], fine[:10], fine[:10] // 5)
+    write_cifar100(root / "cifar-100-python", (images, fine, fine // 5), test,
+                   [f"class{i}" for i in range(100)], [f"super{i}" for i in range(20)])
     return images, fine.astype(np.int64)
 
 

@@ -60,14 +60,16 @@ def run(args: argparse.Namespace) -> int:
         return distributed.launch(sys.argv[1:], args.nproc)
 
     from kagglebench.config import load_recipe
-    from kagglebench.train.runner import train_run
     from kagglebench.workspace import find_workspace
 
     ws = find_workspace(args.workspace)
+    # Check the recipe before importing torch (seconds), so a typo is reported at once.
+    recipe = None if args.resume else load_recipe(args.recipe, args.overrides)
+    from kagglebench.train.runner import train_run
+
     if args.resume:
         result = train_run(ws, None, run_id=args.resume, json_mode=args.json)
     else:
-        recipe = load_recipe(args.recipe, args.overrides)
         # `kagglebench sweep` starts each grid point with its sweep id in the environment.
         sweep_id = os.environ.get("KAGGLEBENCH_SWEEP_ID") or None
         result = train_run(ws, recipe, name=args.name, sweep_id=sweep_id, json_mode=args.json)

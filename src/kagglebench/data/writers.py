@@ -7,8 +7,10 @@ written to a temporary name then renamed, so a failure leaves no half-written fi
 
 from __future__ import annotations
 
+import io
 import os
 import pickle
+import struct
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -24,9 +26,26 @@ def _atomic_bytes(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+class _Py2Pickler(pickle._Pickler):
+    """Writes `bytes` as Python 2 `str` (the BINSTRING opcodes), as the original CIFAR pickles
+    hold them: read back as bytes with encoding="bytes" and as str with encoding="latin1"
+    (torchvision's way). Python 3's own protocol-2 pickles would read back as bytes either way."""
+
+    def save_bytes(self, obj: bytes) -> None:
+        n = len(obj)
+        head = pickle.SHORT_BINSTRING + bytes([n]) if n < 256 else pickle.BINSTRING + struct.pack("<i", n)
+        self.write(head + obj)
+        self.memoize(obj)
+
+    dispatch = dict(pickle._Pickler.dispatch)
+    dispatch[bytes] = save_bytes
+
+
 def _pickle(path: Path, obj: dict) -> None:
     # Protocol 2 like the original CIFAR files; fixed protocol keeps the bytes reproducible.
-    _atomic_bytes(path, pickle.dumps(obj, protocol=2))
+    buf = io.BytesIO()
+    _Py2Pickler(buf, protocol=2).dump(obj)
+    _atomic_bytes(path, buf.getvalue())
 
 
 def _planar(images: np.ndarray) -> np.ndarray:

@@ -115,8 +115,8 @@ def other_cases(root: Path) -> None:
     stl.mkdir(parents=True, exist_ok=True)
     (stl / "train_X.bin").write_bytes(bytes(3 * 96 * 96 + 17))
     (stl / "train_y.bin").write_bytes(bytes([1]))
-    (stl / "class_names.txt").write_text("\n".join(["airplane", "bird", "car", "cat", "deer", "dog", "horse",
-                                                     "monkey", "ship", "truck"]) + "\n")
+    names = ["airplane", "bird", "car", "cat", "deer", "dog", "horse", "monkey", "ship", "truck"]
+    (stl / "class_names.txt").write_text("".join(f"{n}\n" for n in names))
     img = root / "imagefolder-corrupt-image" / "cats"
     img.mkdir(parents=True, exist_ok=True)
     (img / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)
