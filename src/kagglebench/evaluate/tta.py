@@ -8,7 +8,7 @@ one-pixel diagonal translations (reflect padding) and their mirrors.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -30,6 +30,15 @@ def check_mode(mode: str) -> str:
     if mode not in _PLAN:
         raise ValueError(f"unknown TTA mode {mode!r}; choose one of {', '.join(MODES)}")
     return mode
+
+
+def run_default(ws: Any, run_id: str) -> str:
+    """The TTA mode a run's recipe asks for (`data.tta`, e.g. the fast recipe's `flip`), used by
+    eval and predict when no --tta is given; "none" for runs recorded before the key existed."""
+    from kagglebench.evaluate.cache import _data_section, run_config
+
+    mode = _data_section(run_config(ws, run_id)).get("tta") or "none"
+    return mode if mode in _PLAN else "none"
 
 
 def views(mode: str) -> list[tuple[str, float]]:

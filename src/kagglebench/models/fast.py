@@ -4,7 +4,8 @@ A 2x2 whitening convolution whose filters can be set from the training data's
 patch covariance (`init_from_data`), then three conv groups (conv, max-pool,
 BN, GELU, conv, BN, GELU) at 64/256/256 channels, a global max-pool and a
 bias-free linear layer whose logits are scaled by 1/9. BatchNorm scales are
-fixed at 1 (only the shift is learned), as in airbench.
+fixed at 1 (only the shift is learned), as in airbench. The whitening filters are frozen;
+only their bias trains (airbench also stops that after 3 epochs; here it trains throughout).
 """
 
 from __future__ import annotations
@@ -58,6 +59,9 @@ class FastNet(nn.Module):
     def __init__(self, num_classes: int, widths=(64, 256, 256), logit_scale: float = 1 / 9) -> None:
         super().__init__()
         self.whiten = nn.Conv2d(3, WHITEN_WIDTH, WHITEN_KERNEL, padding=0, bias=True)
+        # As in airbench the whitening filters are not trained: they stay as `init_from_data` set
+        # them from the training patches (the trainer calls it when a run starts, not on resume).
+        self.whiten.weight.requires_grad_(False)
         self.act = nn.GELU()
         groups, cin = [], WHITEN_WIDTH
         for w in widths:

@@ -1,7 +1,7 @@
 """The training loop: `train_one_epoch` and `evaluate`, plain functions, state passed in.
 
 Read top to bottom like nanoGPT's train.py. Everything a step touches lives in `Parts`
-(model, optimizer, scaler, EMA, SWA); counters and early-stopping state live in
+(model, optimizer, scaler, EMA, SWA, lookahead-EMA); counters and early-stopping state live in
 `TrainState`, which checkpoints save. The learning rate is a pure function of the global
 step (`optim.lr_at`), set before every step. The runner (`runner.py`) owns the run:
 store, logs, checkpoints, signals.
@@ -60,6 +60,7 @@ class Parts:
     amp_dtype: torch.dtype | None = None
     ema: nn.Module | None = None
     swa: nn.Module | None = None
+    lookahead_ema: Any = None    # optim.LookaheadEMA: pulls `raw` back to its average every k steps
     warmup_steps: int = 0        # first steps of this process left out of images/s (compile, autotune)
     steps_done: int = 0          # steps this process has run (warm-up is per process, not per run)
 
@@ -170,6 +171,8 @@ def train_one_epoch(parts: Parts, state: TrainState, recipe: Any, batches: Itera
         state.step += 1
         state.batch += 1
         parts.steps_done += 1
+        if parts.lookahead_ema is not None:
+            parts.lookahead_ema.after_step(parts.raw, state.step)
         timer.images += y.shape[0]
         if parts.steps_done == parts.warmup_steps:
             timer.restart()      # the warm-up (compilation, cuDNN autotuning) is not training speed

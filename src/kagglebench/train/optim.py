@@ -1,7 +1,8 @@
 """Optimizers and learning-rate schedules.
 
 `create_optimizer` builds SGD (optionally Nesterov), Adam or AdamW over parameter
-groups, optionally wrapped in `Lookahead`. Schedules are pure functions of the
+groups, optionally wrapped in `Lookahead`; `LookaheadEMA` is airbench's weight average that
+pulls the live weights back every few steps. Schedules are pure functions of the
 global step (`lr_at`), as in nanoGPT: the trainer sets each group's lr before
 every step, so resuming a run needs no scheduler object, only the step.
 Each parameter group carries an `lr_scale` (1.0, or the backbone's scale).
@@ -67,6 +68,45 @@ class Lookahead:
         for mine, saved in zip(self.slow, state["slow"]):
             for s, v in zip(mine, saved):
                 s.copy_(v)
+
+
+class LookaheadEMA:
+    """airbench's lookahead-EMA (Keller Jordan, cifar10-airbench): every `every` steps an averaged
+    copy of the model's float state (weights and BatchNorm statistics) moves toward the live one,
+    and the live weights are reset to that average. The decay grows as (step / total)**3, so the
+    early steps move freely and the last ones average hard; after the final step (decay 1.0) the
+    model holds the average, so checkpoints and evaluation need nothing special."""
+
+    def __init__(self, model: torch.nn.Module, *, total_steps: int, every: int = 5,
+                 decay: float = 0.95) -> None:
+        self.every, self.decay, self.total = every, decay, max(1, total_steps)
+        self.avg = {k: v.detach().clone() for k, v in model.state_dict().items() if v.is_floating_point()}
+
+    def decay_at(self, step: int) -> float:
+        """The update's decay at global step `step` (1-based, counted after the optimizer step)."""
+        return self.decay ** self.every * min(1.0, step / self.total) ** 3
+
+    @torch.no_grad()
+    def _update(self, model: torch.nn.Module, decay: float) -> None:
+        live = model.state_dict()
+        for name, avg in self.avg.items():
+            avg.lerp_(live[name].to(avg.dtype), 1.0 - decay)
+            live[name].copy_(avg)
+
+    def after_step(self, model: torch.nn.Module, step: int) -> None:
+        """Call after every optimizer step with the global step count (a pure function of it,
+        so a resumed run updates at the same steps as an uninterrupted one)."""
+        if step % self.every == 0:
+            self._update(model, self.decay_at(step))
+        if step == self.total:
+            self._update(model, 1.0)   # the final sync: leave the model on the average
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"avg": {k: v.clone() for k, v in self.avg.items()}}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for k, v in state["avg"].items():
+            self.avg[k].copy_(v)
 
 
 def create_optimizer(groups: Iterable[dict[str, Any]], cfg: Any) -> Any:

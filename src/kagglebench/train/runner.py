@@ -120,10 +120,11 @@ def _make_parts(ws: Any, recipe: Any, data: SimpleNamespace, device: torch.devic
     if fresh and recipe.model.init_from:
         log(f"starting from the weights of {build.init_from(ws, recipe.model.init_from, raw)}")
     raw.to(device)
-    if fresh and hasattr(raw, "init_from_data"):
-        # Data-dependent initialisation (the fast net's whitening stem) from training images.
+    if fresh and not recipe.model.init_from and hasattr(raw, "init_from_data"):
+        # Data-dependent initialisation (the fast net's whitening stem) from training images, as
+        # airbench does from its first 5,000; a resumed run gets these weights from its checkpoint.
         from kagglebench.data.pipeline import prepare_eval
-        init_from_data(raw, prepare_eval(data.train_x[:256], data.mean, data.std, data.size, device))
+        init_from_data(raw, prepare_eval(data.train_x[:5000], data.mean, data.std, data.size, device))
     if t.channels_last:
         raw.to(memory_format=torch.channels_last)
     dtype = build.amp_dtype(t.amp, device)
@@ -149,7 +150,8 @@ def _make_pipeline(recipe: Any, data: SimpleNamespace, info: Any) -> Any:
     pipe = BatchPipeline(data.train_x, data.train_y, t.batch_size, shuffle=True, drop_last=t.drop_last,
                          seed=t.seed, crop_padding=d.crop_padding, hflip=d.hflip, vflip=d.vflip,
                          mean=data.mean, std=data.std, size=data.size, augment=create_augment(d),
-                         channels_last=t.channels_last, rank=info.rank, world_size=info.world_size)
+                         channels_last=t.channels_last, rank=info.rank, world_size=info.world_size,
+                         alternating_flip=d.alternating_flip)
     if len(pipe) == 0:
         raise UserError(f"batch_size={t.batch_size}", f"larger than the training split "
                         f"({data.split['n_train']} images) with train.drop_last: lower batch_size")
@@ -166,6 +168,7 @@ def _state_dict(parts: loop.Parts, state: loop.TrainState, recipe: Any, classes:
             "scaler": parts.scaler.state_dict() if parts.scaler else None,
             "ema": parts.ema.state_dict() if parts.ema is not None else None,
             "swa": parts.swa.state_dict() if parts.swa is not None else None, "swa_final": swa_final,
+            "lookahead_ema": parts.lookahead_ema.state_dict() if parts.lookahead_ema is not None else None,
             "rng": checkpoints.rng_state(), "trainer": state.to_dict()}
 
 
@@ -178,6 +181,8 @@ def _load_state(parts: loop.Parts, ckpt: dict[str, Any]) -> loop.TrainState:
         parts.ema.load_state_dict(ckpt["ema"])
     if parts.swa is not None and ckpt.get("swa"):
         parts.swa.load_state_dict(ckpt["swa"])
+    if parts.lookahead_ema is not None and ckpt.get("lookahead_ema"):
+        parts.lookahead_ema.load_state_dict(ckpt["lookahead_ema"])
     return loop.TrainState(**ckpt["trainer"])
 
 
@@ -199,6 +204,9 @@ def train_run(ws: Any, recipe: Any = None, *, name: str | None = None, run_id: s
         else:
             from kagglebench.models import model_entry
             model_entry(recipe.model.name)  # an unknown model is refused before a run is recorded
+            if recipe.data.alternating_flip and not recipe.data.hflip:
+                raise UserError("data.alternating_flip", "chooses how horizontal flips are drawn, so it "
+                                "needs data.hflip = true (or set data.alternating_flip = false)")
         info = dist.setup(recipe.train.device)
         device = torch.device(info.device) if info.distributed else build.pick_device(recipe.train.device)
         build.seed_everything(recipe.train.seed + info.rank, recipe.train.deterministic)
@@ -265,6 +273,11 @@ def _train(ws: Any, store: Any, recipe: Any, data: SimpleNamespace, device: torc
     pipe = _make_pipeline(recipe, data, info)
     steps_per_epoch = len(pipe)
     schedule = loop.Schedule(recipe, steps_per_epoch, steps_per_epoch * t.epochs)
+    if recipe.optim.lookahead_ema:
+        from kagglebench.train.optim import LookaheadEMA
+        parts.lookahead_ema = LookaheadEMA(parts.raw, total_steps=schedule.total_steps,
+                                           every=recipe.optim.lookahead_ema_every,
+                                           decay=recipe.optim.lookahead_ema_decay)
     state = _load_state(parts, ckpt) if ckpt else loop.TrainState()
     higher = "loss" not in t.early_stopping_metric
     keeper = checkpoints.CheckpointKeeper(ws.root, run_dir, run_id, keep_top_k=t.keep_top_k,
