@@ -24,6 +24,7 @@ from kagglebench.errors import UserError
 
 SETTINGS_FILE = "kagglebench.toml"
 STL10_FIVE = ["car", "deer", "horse", "monkey", "truck"]
+DS542_FILES = 19  # distortion00.npy .. distortion18.npy
 
 
 @dataclass(frozen=True)
@@ -350,6 +351,15 @@ def init_workspace(dir: str | os.PathLike, profile: str, data: str | None = None
     if prof.test_kind in ("ood", "pickle") and test_path is None:
         raise UserError("--test", f"profile {prof.name} needs its test set: pass --test PATH or put "
                         f"{' or '.join(prof.test_beside)} beside {data_path}")
+    if prof.name == "ds542-sp25" and test_path is not None:
+        # The ids count the files: a folder missing its last file would still look whole.
+        files = formats.ood_files(test_path)
+        for f in files:  # headers only (memory-mapped): a torn or wrong file is found now
+            formats.open_ood_file(f)
+        n = len(files)
+        if n != DS542_FILES:
+            raise UserError(test_path, f"holds {n} distortionNN.npy files; the DS-542 test set has "
+                            f"{DS542_FILES} (distortion00.npy .. distortion18.npy): is one missing?")
     sample_path = Path(sample).expanduser().resolve() if sample else \
         _find_beside(prof, test_path or data_path, ("sample_submission.csv",))
     settings: dict[str, Any] = {"competition": competition, "profile": prof.name, "data": {}}

@@ -89,3 +89,42 @@ def test_prepare_eval_uses_the_runs_transform():
     assert x.shape == (4, 3, 224, 224)
     small = prepare_eval(torch.from_numpy(X[:4]), (0.5,) * 3, (0.25,) * 3, None)
     np.testing.assert_allclose(small[0, 1, 3, 5].item(), (X[0, 3, 5, 1] / 255 - 0.5) / 0.25, atol=1e-5)
+
+
+def _reference_crop(x: torch.Tensor, padding: int, g: torch.Generator) -> torch.Tensor:
+    """The obvious crop: reflect-pad, then slice each image at its own (dy, dx), same draws."""
+    n, _, h, w = x.shape
+    dy = torch.randint(0, 2 * padding + 1, (n,), generator=g)
+    dx = torch.randint(0, 2 * padding + 1, (n,), generator=g)
+    xp = torch.nn.functional.pad(x.float(), (padding,) * 4, mode="reflect").to(x.dtype)
+    return torch.stack([xp[i, :, dy[i]:dy[i] + h, dx[i]:dx[i] + w] for i in range(n)])
+
+
+@pytest.mark.parametrize("shape,padding", [((64, 3, 32, 32), 4), ((9, 3, 7, 11), 2), ((5, 1, 6, 6), 5)])
+def test_batched_crop_equals_the_per_image_reference(shape, padding):
+    from kagglebench.data.pipeline import random_crop
+
+    x = torch.randint(0, 256, shape, dtype=torch.uint8)
+    got = random_crop(x, padding, torch.Generator().manual_seed(7))
+    want = _reference_crop(x, padding, torch.Generator().manual_seed(7))
+    assert got.dtype == torch.uint8 and torch.equal(got, want)
+    xf = x.float()                                       # float batches (e.g. after an augment) too
+    assert torch.equal(random_crop(xf, padding, torch.Generator().manual_seed(7)), want.float())
+
+
+def test_crop_padding_must_fit_the_image():
+    from kagglebench.data.pipeline import random_crop
+
+    with pytest.raises(ValueError, match="padding"):
+        random_crop(torch.zeros(2, 3, 4, 4, dtype=torch.uint8), 4, torch.Generator())
+
+
+def test_cpu_batches_leave_the_training_loops_threads_alone():
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        pipe = BatchPipeline(X, Y, 16, crop_padding=4, hflip=True)
+        seen = [torch.get_num_threads() for _ in pipe]   # what the loop body (training) gets
+        assert seen == [2] * len(pipe) and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

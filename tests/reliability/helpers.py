@@ -17,6 +17,8 @@ description = "reliability test recipe: tiny and quick"
 name = "simplecnn-1conv"
 [data]
 val_fraction = 0.25
+[optim]
+lr = 0.001  # stable for hundreds of steps (the default diverges on this tiny data after ~140)
 [train]
 epochs = {epochs}
 batch_size = 16

@@ -238,3 +238,19 @@ def test_unwritable_submissions_folder(trained_ws: Path, tmp_path: Path) -> None
         assert list(subs.iterdir()) == old  # no partial CSV, no temp file
     finally:
         subs.chmod(0o755)
+
+
+@pytest.mark.parametrize(("case", "ood", "drop", "needles"), [
+    ("ds542-last-file-missing", "ood-good", "distortion18.npy", ["ood-test", "holds 18", "19"]),
+    ("ds542-middle-file-missing", "ood-missing-file", None, ["distortion05.npy", "not found"]),
+    ("ds542-npy-truncated", "ood-truncated", None, ["distortion03.npy", "truncated"]),
+])
+def test_init_refuses_a_broken_ds542_folder(tmp_path: Path, case: str, ood: str, drop: str | None,
+                                            needles: list[str]) -> None:
+    shutil.copytree(DATA / "cifar100-good", tmp_path / "cifar-100-python")
+    shutil.copytree(DATA / ood, tmp_path / "ood-test")
+    if drop:
+        (tmp_path / "ood-test" / drop).unlink()
+    proc = kb("init", str(tmp_path / "ws"), "--profile", "ds542-sp25", "--data", str(tmp_path / "cifar-100-python"))
+    assert_one_line_error(proc, *needles)
+    assert not (tmp_path / "ws").exists()  # no half-made workspace

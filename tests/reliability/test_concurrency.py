@@ -4,7 +4,7 @@ polls metrics the way the GUI does (rows with an id above the last one it saw).
 Nobody may see "database is locked" (or any error), and the reader must receive every metric row
 the trainers wrote: a row committed behind the reader's cursor would be lost to the GUI forever.
 KB_SOAK_EPOCHS sets how long the trainers run (default 2 epochs each; the recorded soak in
-RELIABILITY.md used 40, a few minutes).
+RELIABILITY.md used 100: five minutes).
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ def test_two_trainers_a_runs_loop_and_a_gui_poller_share_the_store(rel_ws: Path,
     loop.start()
     start = time.time()
     trainers = [subprocess.Popen([sys.executable, "-m", "kagglebench", "--workspace", str(rel_ws), "train",
-                                  str(recipe), "--name", name, "train.seed=" + str(i), "--json"],
+                                  str(recipe), "--name", name, f"train.seed={i}", "lr=0.001", "--json"],
                                  env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                 for i, name in enumerate(["first", "second"])]
     try:

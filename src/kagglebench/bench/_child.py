@@ -18,20 +18,21 @@ import torch
 
 
 def kagglebench_predict(ood_dir: str, model: torch.nn.Module, batch: int) -> np.ndarray:
-    """What `evaluate.cache.CheckpointLogits` does for the DS-542 test set: each distortion file
-    memory-mapped (formats.iter_ood), the run's test transform applied batch by batch
-    (pipeline.eval_batches), float16 logits kept for the cache, then the argmax."""
+    """What `kagglebench predict` does for the DS-542 test set, with kagglebench's own functions:
+    the folder as a TestSource (one distortion file at a time, each chunk read from the file,
+    never through a memory map), the content digest the logits cache checks, the forward pass
+    into one preallocated float16 logits array (evaluate.cache.forward_logits), then the argmax
+    a chunk at a time."""
     from kagglebench.bench.measure import MEAN, STD
-    from kagglebench.data import formats
-    from kagglebench.data.pipeline import eval_batches
+    from kagglebench.data.testsets import ood_test_source
+    from kagglebench.evaluate.cache import chunks_digest, forward_logits
+    from kagglebench.evaluate.predict import argmax_rows
 
-    logits: list[np.ndarray] = []
-    with torch.inference_mode():
-        for _, _, arr in formats.iter_ood(ood_dir):
-            for x in eval_batches(arr, MEAN, STD, None, batch_size=batch):
-                logits.append(model(x).float().numpy().astype(np.float16))
-            del arr          # unmap this file before the next one is opened
-    return np.concatenate(logits).astype(np.float32).argmax(axis=1)
+    src = ood_test_source(ood_dir)
+    _, n = chunks_digest(src.iter_chunks())
+    logits, _ = forward_logits(model, (imgs for _, imgs in src.iter_chunks()), n, (MEAN, STD, None), "cpu",
+                               batch_size=batch)
+    return argmax_rows(logits["plain"])
 
 
 def peak_rss_bytes() -> int:

@@ -15,7 +15,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -98,9 +98,11 @@ def bench_recipe(model: str, batch: int, channels_last: bool) -> Any:
                                             f"train.channels_last={str(channels_last).lower()}"])
 
 
-def kagglebench_train(recipe: Any, images: np.ndarray, labels: np.ndarray, steps: int) -> dict[str, float]:
+def kagglebench_train(recipe: Any, images: np.ndarray, labels: np.ndarray, steps: int, *, rounds: int = 1,
+                      between: Callable[[], Any] | None = None) -> dict[str, Any]:
     """kagglebench's own loop (`train.loop.train_one_epoch`) over the BatchPipeline: one
-    untimed warm-up step, then `steps` timed ones."""
+    untimed warm-up step, then `rounds` timings of `steps` steps ("seconds" is the best),
+    calling `between()` between two timings."""
     from kagglebench.models import build_model
     from kagglebench.train import build, loop
     from kagglebench.train.optim import create_optimizer
@@ -117,10 +119,15 @@ def kagglebench_train(recipe: Any, images: np.ndarray, labels: np.ndarray, steps
     state = loop.TrainState()
     kw = {"schedule": schedule, "num_classes": 100, "log_every": 10}
     loop.train_one_epoch(parts, state, recipe, islice(iter(pipe), 1), **kw)
-    t0 = time.perf_counter()
-    out = loop.train_one_epoch(parts, state, recipe, islice(iter(pipe), steps), **kw)
-    seconds = time.perf_counter() - t0
-    return {"images": steps * recipe.train.batch_size, "seconds": seconds, "train_loss": out["train_loss"]}
+    times = []
+    for r in range(rounds):
+        if r and between is not None:
+            between()
+        t0 = time.perf_counter()
+        out = loop.train_one_epoch(parts, state, recipe, islice(iter(pipe), steps), **kw)
+        times.append(time.perf_counter() - t0)
+    return {"images": steps * recipe.train.batch_size, "seconds": min(times), "rounds": times,
+            "train_loss": out["train_loss"]}
 
 
 def baseline_train(recipe: Any, root: Path, steps: int) -> dict[str, float]:
@@ -167,6 +174,22 @@ def flops_per_image(model: str, batch: int = 8) -> float:
     return counter.get_total_flops() / batch
 
 
+def efficiency(model: str, images: np.ndarray, labels: np.ndarray, *, batch: int, steps: int, rounds: int,
+               channels_last: bool, matmul_n: int = 1024) -> dict[str, Any]:
+    """Achieved training FLOP/s of kagglebench's loop over the measured matmul FLOP/s, the two
+    timed alternately (matmul, training, matmul, ...) and the best of each taken, so that a
+    change in the machine's load hits both sides of the ratio."""
+    peaks = [matmul_flops(matmul_n)]
+    res = kagglebench_train(bench_recipe(model, batch, channels_last), images, labels, steps, rounds=rounds,
+                            between=lambda: peaks.append(matmul_flops(matmul_n)))
+    peaks.append(matmul_flops(matmul_n))
+    per_image = flops_per_image(model)
+    rate = res["images"] / max(1e-9, res["seconds"])
+    return {"train_flops_per_image": per_image, "images_per_s": rate, "achieved_flops_per_s": per_image * rate,
+            "matmul_flops_per_s": max(peaks), "efficiency": per_image * rate / max(peaks),
+            "matmul_rounds": peaks, "train_rounds_s": res["rounds"], "steps": steps}
+
+
 def matmul_flops(n: int = 1024, repeats: int = 3) -> float:
     """The device's measured fp32 matmul FLOP/s: best of `repeats` timings of n x n products."""
     a, b = torch.randn(n, n), torch.randn(n, n)
@@ -205,10 +228,29 @@ def predict(ood_dir: Path, tmp: Path, batch: int = 512) -> dict[str, Any]:
 PREDICT_MODEL = "linear probe on 4x4-pooled pixels"
 
 
+class _OneThread(torch.nn.Module):
+    """Runs the wrapped module single-threaded. The probe's ops are tiny; split over OpenMP
+    threads on a shared machine they waited on descheduled threads (a 512 x 192 x 100 matmul
+    took 35 ms), and that noise, paid equally by both ways, drowned the input path (d) measures."""
+
+    def __init__(self, inner: torch.nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        before = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return self.inner(x)
+        finally:
+            torch.set_num_threads(before)
+
+
 def predict_model() -> torch.nn.Module:
     """A tiny classifier (about 20 kFLOP per image), so that prediction measures the input path
     (reading, converting, normalizing, batching) rather than the network."""
-    return torch.nn.Sequential(torch.nn.AvgPool2d(4), torch.nn.Flatten(), torch.nn.Linear(3 * 8 * 8, 100))
+    return _OneThread(torch.nn.Sequential(torch.nn.AvgPool2d(4), torch.nn.Flatten(),
+                                          torch.nn.Linear(3 * 8 * 8, 100)))
 
 
 def _child_env() -> dict[str, str]:

@@ -312,10 +312,35 @@ def ood_ids(file_index: int, per_severity: int) -> list[str]:
 
 
 def iter_ood(path: str | os.PathLike) -> Iterator[tuple[int, list[str], np.ndarray]]:
-    """(file index, ids, memmapped images) for each distortion file, one at a time."""
+    """(file index, ids, memmapped images) for each distortion file, one at a time.
+
+    Read the images with `read_rows` (plain file reads): pages touched through the map stay
+    resident for as long as the map is referenced."""
     for k, f in enumerate(ood_files(path)):
         arr = open_ood_file(f)
         yield k, ood_ids(k, len(arr) // OOD_SEVERITIES), arr
+        del arr               # this generator's reference must not keep the map past its turn
+
+
+def read_rows(arr: np.ndarray, start: int, stop: int) -> np.ndarray:
+    """Rows start:stop of `arr` as an ordinary in-memory array.
+
+    For a memory-mapped .npy (open_ood_file) the rows are read from the file with a plain
+    read at their offset, never through the map: pages read through a map count in the
+    process's resident memory until the map is closed, which over the DS-542 folder added up
+    to one 154 MB file or more per file read. Anything else is sliced.
+    """
+    import mmap
+
+    stop = min(stop, len(arr))
+    if isinstance(arr, np.memmap) and isinstance(arr.base, mmap.mmap) and arr.filename \
+            and arr.flags.c_contiguous and stop > start:
+        row = arr.itemsize * int(np.prod(arr.shape[1:]))
+        with open(arr.filename, "rb") as f:
+            f.seek(int(arr.offset) + start * row)
+            out = np.fromfile(f, dtype=arr.dtype, count=(stop - start) * row // arr.itemsize)
+        return out.reshape(stop - start, *arr.shape[1:])
+    return np.asarray(arr[start:stop])
 
 
 def load_ood(path: str | os.PathLike, distortion: int | None = None) -> Dataset:

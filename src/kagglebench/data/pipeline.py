@@ -40,25 +40,67 @@ def normalize(x_u8: torch.Tensor, mean: Sequence[float], std: Sequence[float],
     return x.contiguous(memory_format=torch.channels_last) if channels_last else x
 
 
+_CROP_TABLES: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
+
+
+def _crop_tables(h: int, w: int, padding: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(row offsets (2p+1, h), column indices (2p+1, w)): for a crop shifted by s, the source
+    row/column in the *unpadded* image of each output row/column, reflect padding folded in."""
+    key = (h, w, padding, str(device))
+    if key not in _CROP_TABLES:
+        def reflected(size: int) -> torch.Tensor:
+            i = torch.arange(-padding, size + padding).abs()
+            return torch.where(i >= size, 2 * (size - 1) - i, i)
+
+        _CROP_TABLES[key] = ((reflected(h).unfold(0, h, 1) * w).to(device),
+                             reflected(w).unfold(0, w, 1).to(device))
+    return _CROP_TABLES[key]
+
+
 def random_crop(x: torch.Tensor, padding: int, g: torch.Generator) -> torch.Tensor:
-    """Per-image random crop of the original size from a reflect-padded batch (one gather)."""
+    """Per-image random crop of the original size from the reflect-padded batch.
+
+    Same result, for the same generator draws, as padding with F.pad(mode="reflect") and
+    slicing each image at its (dy, dx); but the padding is folded into one precomputed index
+    table and the crop is one `gather` on the unpadded batch: about 6x faster on a CPU than
+    pad + 4-D advanced indexing (BENCHMARKS.md), which made the crop most of a batch's cost.
+    """
     if padding <= 0:
         return x
     n, c, h, w = x.shape
-    xp = F.pad(x, (padding,) * 4, mode="reflect") if x.is_floating_point() else \
-        F.pad(x.float(), (padding,) * 4, mode="reflect").to(x.dtype)
+    if padding >= min(h, w):
+        raise ValueError(f"crop padding {padding} must be smaller than the image size {h}x{w} (reflect padding)")
     dy = torch.randint(0, 2 * padding + 1, (n,), generator=g).to(x.device)
     dx = torch.randint(0, 2 * padding + 1, (n,), generator=g).to(x.device)
-    rows = (dy[:, None] + torch.arange(h, device=x.device))[:, None, :, None]
-    cols = (dx[:, None] + torch.arange(w, device=x.device))[:, None, None, :]
-    ch = torch.arange(c, device=x.device)[None, :, None, None]
-    return xp[torch.arange(n, device=x.device)[:, None, None, None], ch, rows, cols]
+    rows, cols = _crop_tables(h, w, padding, x.device)
+    idx = (rows[dy][:, :, None] + cols[dx][:, None, :]).view(n, 1, h * w).expand(n, c, h * w)
+    return x.reshape(n, c, h * w).gather(2, idx).view(n, c, h, w)
 
 
 def random_flip(x: torch.Tensor, dim: int, g: torch.Generator) -> torch.Tensor:
     """Flip each image along `dim` (3 = horizontal, 2 = vertical) with probability 1/2."""
     flip = (torch.rand(len(x), generator=g) < 0.5).to(x.device).view(-1, 1, 1, 1)
     return torch.where(flip, x.flip(dim), x)
+
+
+def flip_half_mask(n: int, seed: int) -> torch.Tensor:
+    """A fixed, seeded choice of half the dataset's images (True = in the half), for alternating flip."""
+    g = torch.Generator().manual_seed(seed * 1_000_003 + 424_242)   # a stream apart from the epochs'
+    mask = torch.zeros(n, dtype=torch.bool)
+    mask[torch.randperm(n, generator=g)[:n // 2]] = True
+    return mask
+
+
+def alternating_flip(x: torch.Tensor, in_half: torch.Tensor, epoch: int) -> torch.Tensor:
+    """airbench's alternating flip: on even epochs mirror the images in the fixed half, on odd
+    epochs the others, so every image is seen both ways every two epochs (random flips leave
+    a quarter of them unmirrored or mirrored twice in a row)."""
+    flip = (in_half if epoch % 2 == 0 else ~in_half).view(-1, 1, 1, 1)
+    return torch.where(flip, x.flip(3), x)
+
+
+# Threads the CPU pipeline builds a batch with (see BatchPipeline.__iter__).
+CPU_PIPELINE_THREADS = 1
 
 
 class BatchPipeline:
@@ -70,7 +112,7 @@ class BatchPipeline:
                  std: Sequence[float] = (0.5, 0.5, 0.5), size: int | None = None,
                  augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
                  channels_last: bool = False, rank: int = 0, world_size: int = 1,
-                 device: str | torch.device | None = None) -> None:
+                 device: str | torch.device | None = None, alternating_flip: bool = False) -> None:
         if not 0 <= rank < world_size:
             raise ValueError(f"rank {rank} outside world_size {world_size}")
         dev = device or (images_u8_nhwc.device if isinstance(images_u8_nhwc, torch.Tensor) else "cpu")
@@ -81,6 +123,8 @@ class BatchPipeline:
         self.crop_padding, self.hflip, self.vflip, self.augment = crop_padding, hflip, vflip, augment
         self.mean, self.std, self.size, self.channels_last = mean, std, size, channels_last
         self.rank, self.world_size, self.epoch = rank, world_size, 0
+        # Alternating flip (with hflip): the same seeded half on every rank, indexed by image.
+        self.flip_half = flip_half_mask(len(self.labels), seed).to(dev) if alternating_flip else None
 
     def set_epoch(self, epoch: int) -> None:
         """Choose the epoch whose permutation and augmentations the next iteration uses."""
@@ -91,6 +135,26 @@ class BatchPipeline:
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        batches = self._batches()
+        if self.images.device.type != "cpu":
+            yield from batches
+            return
+        # On a CPU each batch is built single-threaded, then the training step gets its threads
+        # back. These ops take ~100 us each: split over OpenMP threads they wait for the slowest
+        # one, and on a shared machine that wait dominated (BENCHMARKS.md: 2 threads ~1,000
+        # images/s under load, 1 thread ~28,000).
+        while True:
+            before = torch.get_num_threads()
+            torch.set_num_threads(CPU_PIPELINE_THREADS)
+            try:
+                item = next(batches, None)
+            finally:
+                torch.set_num_threads(before)
+            if item is None:
+                return
+            yield item
+
+    def _batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         n, bs = len(self.labels), self.batch_size
         # The permutation depends on (seed, epoch) only, so every rank draws the same one.
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
@@ -101,7 +165,9 @@ class BatchPipeline:
             idx = order[b * bs:(b + 1) * bs][self.rank::self.world_size].to(self.images.device)
             x = self.images[idx]
             x = random_crop(x, self.crop_padding, ga)
-            if self.hflip:
+            if self.hflip and self.flip_half is not None:
+                x = alternating_flip(x, self.flip_half[idx], self.epoch)
+            elif self.hflip:
                 x = random_flip(x, 3, ga)
             if self.vflip:
                 x = random_flip(x, 2, ga)

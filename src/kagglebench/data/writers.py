@@ -41,10 +41,10 @@ class _Py2Pickler(pickle._Pickler):
     dispatch[bytes] = save_bytes
 
 
-def _pickle(path: Path, obj: dict) -> None:
+def _pickle(path: Path, obj: dict, py2: bool = True) -> None:
     # Protocol 2 like the original CIFAR files; fixed protocol keeps the bytes reproducible.
     buf = io.BytesIO()
-    _Py2Pickler(buf, protocol=2).dump(obj)
+    (_Py2Pickler if py2 else pickle.Pickler)(buf, protocol=2).dump(obj)
     _atomic_bytes(path, buf.getvalue())
 
 
@@ -127,7 +127,8 @@ def write_nyu_pickle(path: str | os.PathLike, images: np.ndarray, ids: Sequence[
     """The NYU unlabeled test pickle; layout "NHWC" or "channel-planar" (N x 3072)."""
     images = np.asarray(images, dtype=np.uint8)
     data = images if layout == "NHWC" else _planar(images)
-    _pickle(Path(path), {b"data": data, b"ids": list(ids)})
+    # The course's pickle was made with Python 3: it loads with or without encoding="bytes".
+    _pickle(Path(path), {b"data": data, b"ids": list(ids)}, py2=False)
     return Path(path)
 
 

@@ -22,7 +22,7 @@ import json
 import os
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -145,17 +145,21 @@ def _val(ws: Any, run_id: str) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(ws.train_data().images[pos]), labels
 
 
-def _test_source(ws: Any) -> Source:
-    # Hash the ids and every 61st image of each chunk: it catches a changed or reordered test
-    # set while touching ~2% of the DS-542 folder's 2.9 GB (it is read memory-mapped).
+def chunks_digest(chunks: Iterable[tuple[Sequence[str], np.ndarray]]) -> tuple[str, int]:
+    """(digest, images) of a test set streamed as (ids, images) chunks: the ids and every 61st
+    image, which catches a changed or reordered test set while hashing ~2% of the pixels."""
     h = hashlib.sha256(_VERSION)
     n = 0
-    for ids, imgs in ws.iter_test():
+    for ids, imgs in chunks:
         h.update("\n".join(ids).encode())
         h.update(np.ascontiguousarray(imgs[::61]).tobytes())
         n += len(ids)
-    return Source("test", n, lambda: (imgs for _, imgs in ws.iter_test()), h.hexdigest(),
-                  answer_labels(ws))
+    return h.hexdigest(), n
+
+
+def _test_source(ws: Any) -> Source:
+    digest, n = chunks_digest(ws.iter_test())
+    return Source("test", n, lambda: (imgs for _, imgs in ws.iter_test()), digest, answer_labels(ws))
 
 
 def answer_labels(ws: Any) -> np.ndarray | None:
@@ -284,33 +288,16 @@ class CheckpointLogits:
         return recipe.data.mean, recipe.data.std, recipe.data.input_size
 
     def _forward(self, src: Source, views: list[str]) -> dict[str, np.ndarray]:
-        import torch
         from tqdm import tqdm
 
-        from kagglebench.data.pipeline import prepare_eval
-
-        model = self.loaded()[0]
         mean, std, size = self.transform()
-        bs = 512 if (size or 32) <= 64 else 64
-        outs: dict[str, list[np.ndarray]] = {v: [] for v in views}
-        amp = torch.autocast("cuda", dtype=torch.bfloat16) if self.device.startswith("cuda") else None
         bar = tqdm(total=src.n, unit="img", desc=f"{self.run_id} {src.key}", file=sys.stderr,
                    disable=None, leave=False)
-        with torch.inference_mode():
-            for chunk in src.chunks():
-                for i in range(0, len(chunk), bs):
-                    x = prepare_eval(chunk[i:i + bs], mean, std, size, self.device)
-                    for v in views:
-                        if amp:
-                            with amp:
-                                y = model(tta.apply(v, x))
-                        else:
-                            y = model(tta.apply(v, x))
-                        self.forward_passes += 1
-                        outs[v].append(y.float().cpu().numpy().astype(np.float16))
-                    bar.update(min(bs, len(chunk) - i))
+        out, passes = forward_logits(self.loaded()[0], src.chunks(), src.n, (mean, std, size), self.device,
+                                     views, progress=bar.update)
         bar.close()
-        return {v: np.concatenate(o) if o else np.zeros((0, 0), np.float16) for v, o in outs.items()}
+        self.forward_passes += passes
+        return out
 
     # -- cached logits ----------------------------------------------------------------------------
     def view_file(self, src: Source, view: str) -> Path:
@@ -338,6 +325,62 @@ class CheckpointLogits:
         if mode == "none":
             return have["plain"]
         return tta.combine(have, mode).astype(np.float16)
+
+
+def forward_logits(model: Any, chunks: Iterable[np.ndarray], n: int, transform: tuple, device: str,
+                   views: Sequence[str] = ("plain",), *, batch_size: int | None = None,
+                   progress: Callable[[int], Any] | None = None) -> tuple[dict[str, np.ndarray], int]:
+    """({view: float16 (n, C) logits}, model calls) over `chunks` of uint8 NHWC images (n in
+    all), through the run's test `transform` (mean, std, input size).
+
+    The output is one preallocated float16 array per view, filled batch by batch: no float32
+    logits and no list of pieces to concatenate, so over the DS-542 test set (950,000 x 100)
+    prediction holds 190 MB of logits, not the 3x that accumulating and joining costs.
+    """
+    import torch
+
+    mean, std, size = transform
+    bs = batch_size or (512 if (size or 32) <= 64 else 64)
+    outs: dict[str, np.ndarray] = {}
+    amp = torch.autocast("cuda", dtype=torch.bfloat16) if device.startswith("cuda") else None
+    pos, passes = 0, 0
+    with torch.inference_mode():
+        for chunk in chunks:
+            for i in range(0, len(chunk), bs):
+                x = _prepare(chunk[i:i + bs], mean, std, size, device)
+                for v in views:
+                    if amp:
+                        with amp:
+                            y = model(tta.apply(v, x))
+                    else:
+                        y = model(tta.apply(v, x))
+                    passes += 1
+                    if v not in outs:
+                        outs[v] = np.empty((n, y.shape[1]), np.float16)
+                    outs[v][pos:pos + len(y)] = y.float().cpu().numpy()
+                pos += len(x)
+                if progress is not None:
+                    progress(len(x))
+    if pos != n:
+        raise RuntimeError(f"expected {n} images, the input gave {pos}")
+    return {v: outs.get(v, np.zeros((0, 0), np.float16)) for v in views}, passes
+
+
+def _prepare(images: Any, mean: Any, std: Any, size: int | None, device: str) -> Any:
+    """pipeline.prepare_eval; on a CPU single-threaded (memory-bound ops on one batch, which
+    on a shared machine ran many times slower split over OpenMP threads; see BENCHMARKS.md)."""
+    import torch
+
+    from kagglebench.data.pipeline import CPU_PIPELINE_THREADS, prepare_eval
+
+    if not device.startswith("cpu"):
+        return prepare_eval(images, mean, std, size, device)
+    before = torch.get_num_threads()
+    torch.set_num_threads(CPU_PIPELINE_THREADS)
+    try:
+        return prepare_eval(images, mean, std, size, device)
+    finally:
+        torch.set_num_threads(before)
 
 
 # -- the contract other modules call (docs/ARCHITECTURE.md) -------------------------------------------
