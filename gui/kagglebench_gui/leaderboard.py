@@ -91,7 +91,8 @@ class LeaderboardTab(QWidget):
         self.fit_plot.setLabel("left", "public score")
         for p in (self.time_plot, self.fit_plot):
             p.showGrid(x=True, y=True, alpha=0.25)
-            p.getAxis("left").enableAutoSIPrefix(False)
+            for side in ("left", "bottom"):
+                p.getAxis(side).enableAutoSIPrefix(False)
         self.board = QTableWidget(0, 4)
         self.board.setHorizontalHeaderLabels(["Rank", "Team", "Score", "Date"])
         self.subs = QTableWidget(0, len(SUB_COLUMNS))

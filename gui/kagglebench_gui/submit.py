@@ -35,7 +35,7 @@ from kagglebench_gui.workers import TaskPool, run_cli
 
 # Lines of the CLI's stderr worth showing: limits and the detectability verdict.
 _KEYWORDS = ("remaining", "left today", "daily", "detectab", "likely better", "likely worse",
-             "indistinguishable", "local score", "valid", "rows")
+             "indistinguishable", "local score", "answer key", "valid", "rows")
 
 
 def interesting_lines(stderr: str) -> list[str]:
@@ -202,8 +202,8 @@ class SubmitTab(QWidget):
             b.setEnabled(True)
         d = result.get("json") or {}
         lines = interesting_lines(result.get("stderr", ""))
-        lines += [f"{k}: {v}" for k, v in d.items() if k in ("file", "rows", "status", "local_score", "ref",
-                                                                "remaining", "detectability")]
+        lines += [f"{k}: {v:.4f}" if isinstance(v, float) else f"{k}: {v}" for k, v in d.items()
+                  if k in ("file", "rows", "status", "local_score", "ref", "remaining", "detectability")]
         head = "Dry run: nothing was sent." if dry_run else "Submitted. Scores appear in the Leaderboard tab."
         self.output.setPlainText("\n".join([head, *lines]))
         self.submitted.emit(head if dry_run else f"submitted {Path(str(d.get('file', ''))).name}")
