@@ -253,7 +253,7 @@ def run_cli(ws_root: Path, args: list[str], timeout: float = 600) -> Any:
     except subprocess.TimeoutExpired:
         proc.kill()
         out, err = proc.communicate()
-        raise CliError(f"`kagglebench {' '.join(args)}` took longer than {timeout:.0f} s and was stopped")
+        raise CliError(f"`kagglebench {' '.join(args)}` took longer than {timeout:.0f} s and was stopped") from None
     finally:
         with _children_lock:
             _children.discard(proc)

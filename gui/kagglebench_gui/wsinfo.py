@@ -7,10 +7,9 @@ the workers use (the tail of a log).
 
 from __future__ import annotations
 
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-
-import tomllib
 
 from kagglebench.errors import UserError
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import os
+import tomllib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -18,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import tomllib
 
 from kagglebench.errors import UserError
 

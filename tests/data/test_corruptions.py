@@ -45,7 +45,9 @@ def scenes(n: int, size: int, seed: int = 0) -> np.ndarray:
 def ssim_distance(a: np.ndarray, b: np.ndarray) -> float:
     """1 - mean SSIM (7x7 windows, per channel) between two uint8 batches."""
     a, b = a.astype(np.float64) / 255, b.astype(np.float64) / 255
-    f = lambda z: ndimage.uniform_filter(z, size=(1, 7, 7, 1))
+    def f(z):
+        return ndimage.uniform_filter(z, size=(1, 7, 7, 1))
+
     ma, mb = f(a), f(b)
     va, vb, cov = f(a * a) - ma ** 2, f(b * b) - mb ** 2, f(a * b) - ma * mb
     c1, c2 = 0.01 ** 2, 0.03 ** 2

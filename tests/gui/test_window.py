@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtWidgets import QMessageBox
-from tests.gui.conftest import add_run, epoch_rows
 
 from kagglebench.store import Store
+from tests.gui.conftest import add_run, epoch_rows
 
 WAIT_MS = 20_000
 

@@ -81,7 +81,7 @@ class Request:
 
 def _utcnow() -> dt.datetime:
     """Naive UTC, as Kaggle's dates arrive (ISO with a Z)."""
-    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 def _iso(d: dt.datetime) -> str:

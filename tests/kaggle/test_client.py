@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tests.kaggle.double import KEY, TOKEN, KaggleDouble
 
 from kagglebench.errors import UserError
 from kagglebench.kaggle import client as C
+from tests.kaggle.double import KEY, TOKEN, KaggleDouble
 
 
 def _csv(tmp_path: Path, body: str = "id,label\na,1\nb,2\nc,0\nd,0\n") -> Path:

@@ -9,13 +9,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from tests.kaggle.double import KEY, KaggleDouble
 
 from kagglebench.errors import UserError
 from kagglebench.kaggle import client as C
 from kagglebench.kaggle import submit as S
 from kagglebench.kaggle import sync
 from kagglebench.workspace import Workspace
+from tests.kaggle.double import KEY, KaggleDouble
 
 
 def _connect() -> C.KaggleClient:

@@ -53,7 +53,9 @@ def test_cifar_stem_keeps_32x32_resolution():
     assert cifar.conv1.kernel_size == (3, 3) and cifar.conv1.stride == (1, 1)
     assert isinstance(cifar.maxpool, torch.nn.Identity)
     x = torch.randn(1, 3, 32, 32)
-    stem = lambda m: m.maxpool(m.relu(m.bn1(m.conv1(x))))
+    def stem(m):
+        return m.maxpool(m.relu(m.bn1(m.conv1(x))))
+
     plain.eval(), cifar.eval()
     assert stem(cifar).shape[-1] == 32 and stem(plain).shape[-1] == 8
     with pytest.raises(UserError, match="cifar_stem"):

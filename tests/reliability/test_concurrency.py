@@ -103,7 +103,7 @@ def test_two_trainers_a_runs_loop_and_a_gui_poller_share_the_store(rel_ws: Path,
         stop.set()
         poller.join(timeout=60)
         loop.join(timeout=120)
-    for p, (out, err) in zip(trainers, outs):
+    for p, (_, err) in zip(trainers, outs):
         assert p.returncode == 0, err
         assert "locked" not in err.lower() and "Traceback" not in err, err
     assert poller.errors == [] and loop.errors == []

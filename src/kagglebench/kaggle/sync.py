@@ -22,7 +22,7 @@ def _epoch(iso: str | None) -> float | None:
     if not iso:
         return None
     try:
-        return dt.datetime.fromisoformat(iso.rstrip("Z")).replace(tzinfo=dt.timezone.utc).timestamp()
+        return dt.datetime.fromisoformat(iso.rstrip("Z")).replace(tzinfo=dt.UTC).timestamp()
     except ValueError:
         return None
 
