@@ -128,3 +128,13 @@ def test_cpu_batches_leave_the_training_loops_threads_alone():
         assert seen == [2] * len(pipe) and torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+def test_flip_equals_the_blend_reference(dim):
+    from kagglebench.data.pipeline import random_flip
+
+    x = torch.randint(0, 256, (33, 3, 8, 8), dtype=torch.uint8)
+    got = random_flip(x, dim, torch.Generator().manual_seed(4))
+    flip = (torch.rand(33, generator=torch.Generator().manual_seed(4)) < 0.5).view(-1, 1, 1, 1)
+    assert torch.equal(got, torch.where(flip, x.flip(dim), x)) and not torch.equal(got, x)
