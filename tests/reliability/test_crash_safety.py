@@ -112,7 +112,7 @@ def test_sigkill_at_random_moments_always_resumes_from_last_good_checkpoint(rel_
     cycles = int(os.environ.get("KB_KILL_CYCLES", "3"))
     seed = int(os.environ.get("KB_KILL_SEED", str(random.SystemRandom().randrange(10**6))))
     rng = random.Random(seed)
-    epochs = cycles + 2  # enough steps that the run cannot finish before the last kill
+    epochs = 2 * cycles + 4  # enough steps that the run cannot finish before the last kill, even on a quiet machine
     recipe = write_recipe(tmp_path, epochs=epochs, every=EVERY)
     db = rel_ws / "kagglebench.db"
     run_id: str | None = None
