@@ -20,17 +20,18 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 
 def run(args: argparse.Namespace) -> int:
+    from importlib.util import find_spec
+
     from kagglebench.errors import UserError
 
-    try:
-        import pyqtgraph  # noqa: F401
-        import PySide6  # noqa: F401
-
-        from kagglebench_gui import app
-        from kagglebench_gui.wsinfo import open_workspace
-    except ImportError as e:
-        raise UserError("kagglebench gui", f"the desktop app needs PySide6 and pyqtgraph ({e.name} is "
-                        "missing): install with pip install 'kagglebench[gui]'") from None
+    # The engine never imports Qt itself: it only checks that the app's packages are there,
+    # then hands over to the app package.
+    missing = [m for m in ("PySide6", "pyqtgraph", "kagglebench_gui") if find_spec(m) is None]
+    if missing:
+        raise UserError("kagglebench gui", f"the desktop app needs PySide6 and pyqtgraph ({missing[0]} is "
+                        "missing): install with pip install 'kagglebench[gui]'")
+    from kagglebench_gui import app
+    from kagglebench_gui.wsinfo import open_workspace
     argv = []
     if args.workspace:
         argv = ["--workspace", str(open_workspace(args.workspace).root)]  # a bad folder: one line, no window
