@@ -56,7 +56,7 @@ def _kill_at_random_step(proc: subprocess.Popen, db: Path, run_id: str | None, s
     while time.time() < deadline and proc.poll() is None:
         run_id = run_id or _the_run(db)
         if run_id and _max_step(db, run_id) >= target:
-            time.sleep(rng.uniform(0, 0.3))  # land anywhere: mid-step, mid-write, mid-commit
+            time.sleep(rng.uniform(0, 0.03))  # land anywhere: mid-step, mid-write, mid-commit (a step takes ms)
             proc.send_signal(signal.SIGKILL)
             break
         time.sleep(0.02)
@@ -112,7 +112,7 @@ def test_sigkill_at_random_moments_always_resumes_from_last_good_checkpoint(rel_
     cycles = int(os.environ.get("KB_KILL_CYCLES", "3"))
     seed = int(os.environ.get("KB_KILL_SEED", str(random.SystemRandom().randrange(10**6))))
     rng = random.Random(seed)
-    epochs = 2 * cycles + 4  # enough steps that the run cannot finish before the last kill, even on a quiet machine
+    epochs = 4 * cycles + 6  # enough steps that the run cannot finish before the last kill, even on a quiet machine
     recipe = write_recipe(tmp_path, epochs=epochs, every=EVERY)
     db = rel_ws / "kagglebench.db"
     run_id: str | None = None
