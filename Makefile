@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install screenshots bench clean
+.PHONY: demo test install screenshots bench gpu-check clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,12 @@ screenshots: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/kagglebench bench
+
+# The prepared GPU check (tools/gpu_check.py): runs with the machine's own Python and packages, no install,
+# kagglebench from src/. The report lands in docs/gpu/<date>-<gpu>/; commit it. GPU_CHECK_FLAGS=--cpu --tiny rehearses.
+GPU_CHECK_OUT ?= docs/gpu/$(shell date +%Y-%m-%d)
+gpu-check:
+	PYTHONPATH=src python3 tools/gpu_check.py $(GPU_CHECK_OUT) --work /tmp/kagglebench-gpu-check $(GPU_CHECK_FLAGS)
 
 clean:
 	rm -rf $(VENV) demo-workspace
