@@ -94,7 +94,6 @@ class MainWindow(QMainWindow):
         self.submit_tab.submitted.connect(self.show_message)
 
     def _on_runs(self, runs: list[dict]) -> None:
-        self.runs = runs
         self.runs_tab.set_runs(runs)
         self.curves_tab.set_runs(runs)
         self.system_tab.set_runs(runs)

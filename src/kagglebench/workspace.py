@@ -9,7 +9,6 @@ A `sample_submission.csv`, when the workspace has one, is the authority for head
 
 from __future__ import annotations
 
-import csv
 import os
 import tomllib
 from collections.abc import Iterator, Sequence
@@ -20,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from kagglebench.atomic import write_text
 from kagglebench.errors import UserError
 
 SETTINGS_FILE = "kagglebench.toml"
@@ -79,27 +79,6 @@ class SubmissionFormat:
     sample: Path | None = None
 
 
-class OodIds(Sequence):
-    """The DS-542 ids distortion{NN}_{s}_{i} computed on demand (950,000 of them in full)."""
-
-    def __init__(self, files: int, per_severity: int) -> None:
-        self.files, self.per = files, per_severity
-
-    def __len__(self) -> int:
-        return self.files * 5 * self.per
-
-    def __getitem__(self, i):  # type: ignore[override]
-        if isinstance(i, slice):
-            return [self[j] for j in range(*i.indices(len(self)))]
-        if i < 0:
-            i += len(self)
-        if not 0 <= i < len(self):
-            raise IndexError(i)
-        k, rest = divmod(i, 5 * self.per)
-        s, j = divmod(rest, self.per)
-        return f"distortion{k:02d}_{s + 1}_{j}"
-
-
 # --- settings file ---------------------------------------------------------------------------
 
 def _toml_value(v: Any) -> str:
@@ -120,11 +99,7 @@ def write_settings(root: str | os.PathLike, settings: dict) -> Path:
     lines += [f"{k} = {_toml_value(v)}" for k, v in settings.items() if k not in tables and v is not None]
     for name, table in tables.items():
         lines += ["", f"[{name}]"] + [f"{k} = {_toml_value(v)}" for k, v in table.items() if v is not None]
-    path = Path(root) / SETTINGS_FILE
-    tmp = path.with_name(f".{SETTINGS_FILE}.tmp")
-    tmp.write_text("\n".join(lines) + "\n")
-    os.replace(tmp, path)
-    return path
+    return write_text(Path(root) / SETTINGS_FILE, "\n".join(lines) + "\n")
 
 
 def find_workspace(explicit: str | None = None) -> Workspace:
@@ -289,20 +264,6 @@ class Workspace:
             id_col=src.header[0] if src.header else sub.get("id_col", self.profile.id_col),
             label_col=src.header[1] if src.header else sub.get("label_col", self.profile.label_col),
             num_classes=len(self.classes()), ids=src.ids, rows=len(src), sample=src.sample)
-
-
-def read_sample_submission(path: Path) -> tuple[list[str], list[str]]:
-    """(header, ids) of a sample_submission.csv; UserError when it is not a 2-column CSV."""
-    try:
-        with open(path, newline="") as f:
-            reader = csv.reader(f)
-            header = next(reader, None)
-            ids = [row[0] for row in reader if row]
-    except (OSError, UnicodeDecodeError) as e:
-        raise UserError(path, f"cannot be read: {e}") from None
-    if not header or len(header) != 2:
-        raise UserError(path, f"expected a header with 2 columns (id and label), found {header}")
-    return header, ids
 
 
 # --- kagglebench init ------------------------------------------------------------------------

@@ -120,7 +120,7 @@ def test_bad_device_is_a_user_error():
     import torch
 
     from kagglebench.errors import UserError
-    from kagglebench.evaluate.cache import pick_device
+    from kagglebench.devices import pick_device
 
     with pytest.raises(UserError, match="choose cpu, cuda"):
         pick_device("gpu")

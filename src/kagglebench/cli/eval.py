@@ -47,9 +47,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 def tta_mode(args: argparse.Namespace, ws: object) -> str:
     """--tta when given, else the run's recipe default (data.tta)."""
-    from kagglebench.evaluate.tta import run_default
+    from kagglebench.runs import Run
 
-    return args.tta or run_default(ws, args.run_id)
+    return args.tta or Run.open(ws, args.run_id).tta
 
 
 def run(args: argparse.Namespace) -> int:

@@ -8,6 +8,7 @@ rows are gathered in the sample's order; different ids are an error naming the f
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,6 +19,41 @@ from kagglebench.errors import UserError
 
 if TYPE_CHECKING:
     from kagglebench.workspace import Workspace
+
+
+class OodIds(Sequence):
+    """The DS-542 ids distortion{NN}_{s}_{i} computed on demand (950,000 of them in full)."""
+
+    def __init__(self, files: int, per_severity: int) -> None:
+        self.files, self.per = files, per_severity
+
+    def __len__(self) -> int:
+        return self.files * 5 * self.per
+
+    def __getitem__(self, i):  # type: ignore[override]
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        if i < 0:
+            i += len(self)
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        k, rest = divmod(i, 5 * self.per)
+        s, j = divmod(rest, self.per)
+        return f"distortion{k:02d}_{s + 1}_{j}"
+
+
+def read_sample_submission(path: Path) -> tuple[list[str], list[str]]:
+    """(header, ids) of a sample_submission.csv; UserError when it is not a 2-column CSV."""
+    try:
+        with open(path, newline="") as f:
+            reader = csv.reader(f)
+            header = next(reader, None)
+            ids = [row[0] for row in reader if row]
+    except (OSError, UnicodeDecodeError) as e:
+        raise UserError(path, f"cannot be read: {e}") from None
+    if not header or len(header) != 2:
+        raise UserError(path, f"expected a header with 2 columns (id and label), found {header}")
+    return header, ids
 
 
 class TestSource:
@@ -43,8 +79,6 @@ class TestSource:
         return int(self.offsets[-1])
 
     def _apply_sample(self, sample: Path) -> None:
-        from kagglebench.workspace import read_sample_submission
-
         header, ids = read_sample_submission(sample)
         if len(ids) != len(self):
             raise UserError(sample, f"has {len(ids)} rows but the test data holds {len(self)} images")
@@ -123,7 +157,6 @@ def open_test_source(ws: Workspace) -> TestSource:
 def ood_test_source(folder: str | Path, sample: Path | None = None) -> TestSource:
     """A DS-542 OOD folder as a TestSource: one block per distortion file, opened when read."""
     from kagglebench.data import formats
-    from kagglebench.workspace import OodIds
 
     files = formats.ood_files(folder)
     shape = formats.open_ood_file(files[0]).shape     # the shape only: no map kept open

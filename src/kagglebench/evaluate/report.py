@@ -10,14 +10,13 @@ state is touched; every file is written to a temporary name and renamed.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from kagglebench.evaluate.cache import CheckpointLogits, run_folder
+from kagglebench.atomic import replacing, write_text
+from kagglebench.evaluate.cache import CheckpointLogits
 from kagglebench.evaluate.runner import evaluate_run
 
 
@@ -28,15 +27,8 @@ def _figure(w: float, h: float) -> Any:
 
 
 def _save(fig: Any, path: Path) -> Path:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
-    os.chmod(tmp, 0o644)  # mkstemp makes 0600; the result is an ordinary shareable file
-    os.close(fd)
-    try:
+    with replacing(path, suffix=".png") as tmp:
         fig.savefig(tmp, format="png")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 
@@ -162,13 +154,13 @@ def write_report(ws: Any, run_id: str, *, checkpoint: str | int = "best", tta: s
     import matplotlib
 
     matplotlib.use("Agg")
-    out = run_folder(ws, run_id) / "report"
+    ck = CheckpointLogits(ws, run_id, checkpoint, device)
+    run = ck.run.row
+    out = ck.run.folder / "report"
     out.mkdir(parents=True, exist_ok=True)
     with ws.store() as st:
-        run = st.require_run(run_id)
         steps = st.metrics_since(run_id, 0, scope="step")
         epochs = st.metrics_since(run_id, 0, scope="epoch")
-    ck = CheckpointLogits(ws, run_id, checkpoint, device)
     ev = evaluate_run(ws, run_id, checkpoint=checkpoint, tta=tta, store=False, ck=ck)
     d = ev["details"]
     classes = d["classes"]
@@ -185,9 +177,7 @@ def write_report(ws: Any, run_id: str, *, checkpoint: str | int = "best", tta: s
     files["samples"] = plot_samples(next(iter(src.chunks())), src.labels, preds, classes,
                                     out / "samples.png")
     md = _markdown(run, ev, table, files)
-    tmp = out / ".report.md.tmp"
-    tmp.write_text(md)
-    os.replace(tmp, out / "report.md")
+    write_text(out / "report.md", md)
     written = [str(p) for p in files.values() if p]
     return {"run": run_id, "dir": str(out), "files": written, "report": str(out / "report.md")}
 

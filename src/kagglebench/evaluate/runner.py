@@ -12,11 +12,11 @@ from typing import Any
 
 from kagglebench.errors import UserError
 from kagglebench.evaluate import metrics, ood
-from kagglebench.evaluate.cache import CheckpointLogits, run_classes
+from kagglebench.evaluate.cache import CheckpointLogits
 
 
 def _classes(ck: CheckpointLogits, n: int) -> list[str]:
-    names = run_classes(ck.ws, ck.run_id)
+    names = ck.run.classes
     return names if len(names) == n else [str(i) for i in range(n)]
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -284,14 +283,10 @@ def plot_lr_range(result: LRRangeResult, out: str | os.PathLike, title: str = "L
     ax.set_title(title)
     ax.legend()
     fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(suffix=".png", dir=out.parent)
-    os.close(fd)
-    try:
+    from kagglebench.atomic import replacing
+
+    with replacing(out, suffix=".png") as tmp:
         fig.savefig(tmp, format="png")
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return out
 
 
@@ -315,7 +310,7 @@ def recipe_batch_size(ws: Any, recipe: Any, *, max_batch: int = DEFAULT_MAX_BATC
     """
     from kagglebench.train import build
 
-    device = build.pick_device(recipe.train.device)
+    device = build.device_of(recipe)
     ds = ws.train_data()
     train_idx, _ = ws.split(recipe.data.val_fraction, recipe.data.split_seed)
     num_classes = len(recipe.data.classes) or len(ds.classes)
@@ -343,7 +338,7 @@ def recipe_lr_range(ws: Any, recipe: Any, *, min_lr: float = 1e-7, max_lr: float
     from kagglebench.train.optim import create_optimizer
 
     t, d = recipe.train, recipe.data
-    device = build.pick_device(t.device)
+    device = build.device_of(recipe)
     build.seed_everything(t.seed, t.deterministic)
     data = build.load_data(ws, recipe, device)
     model = build_model(recipe.model, len(data.classes), data.size)
