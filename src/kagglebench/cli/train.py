@@ -71,7 +71,9 @@ def run(args: argparse.Namespace) -> int:
         result = train_run(ws, None, run_id=args.resume)
     else:
         # `kagglebench sweep` starts each grid point with its sweep id in the environment.
-        sweep_id = os.environ.get("KAGGLEBENCH_SWEEP_ID") or None
+        from kagglebench.sweep import SWEEP_ENV
+
+        sweep_id = os.environ.get(SWEEP_ENV) or None
         result = train_run(ws, recipe, name=args.name, sweep_id=sweep_id)
     if not distributed.env_info().is_main:
         return 0

@@ -18,7 +18,7 @@ import numpy as np
 from kagglebench.errors import UserError
 
 if TYPE_CHECKING:
-    from kagglebench.workspace import Workspace
+    pass
 
 
 class OodIds(Sequence):
@@ -121,37 +121,6 @@ class TestSource:
                 out = np.empty((len(idx), *part.shape[1:]), np.uint8)
             out[sel] = part
         return out
-
-
-def open_test_source(ws: Workspace) -> TestSource:
-    """The test set of `ws` according to its profile (UserError when it has none)."""
-    from kagglebench.data import formats
-
-    kind = ws.profile.test_kind
-    sample = ws.data_path("sample_submission")
-    if sample is not None and not sample.is_file():
-        raise UserError(sample, "sample submission not found")
-    test_path = ws.data_path("test")
-    if kind == "ood":
-        if test_path is None:
-            raise UserError(ws.settings_path, "no `test = ...` OOD folder in the [data] table")
-        return ood_test_source(test_path, sample)
-    if kind == "pickle":
-        if test_path is None:
-            raise UserError(ws.settings_path, "no `test = ...` pickle in the [data] table")
-        ds = formats.load_nyu_pickle(test_path)
-    elif kind == "images":
-        if test_path is None:
-            raise UserError(ws.root, "this workspace has no test images; add `test = \"FOLDER\"` "
-                            "to the [data] table of kagglebench.toml")
-        ds = formats.load_imagefolder(test_path)
-        ds.ids = [Path(i).stem for i in ds.ids]
-    else:
-        ds = ws.labelled_test()
-        if ds is None:
-            raise UserError(ws.root, "the training data has no test split")
-        ds.ids = [str(i) for i in range(len(ds))]
-    return TestSource([lambda: ds.images], [len(ds)], ds.ids, sample)
 
 
 def ood_test_source(folder: str | Path, sample: Path | None = None) -> TestSource:

@@ -223,6 +223,8 @@ def train_run(ws: Workspace, recipe: Recipe | None = None, *, name: str | None =
     store = ws.store() if main else None
     ckpt = None
     try:
+        if store is not None:
+            store.reap_dead_runs()            # write down the runs whose process died (reads only show it)
         if run_id is not None:
             recipe, ckpt = _prepare_resume(ws, store, run_id)
         else:
@@ -253,7 +255,6 @@ def _prepare_resume(ws: Workspace, store: Store | None, run_id: str) -> tuple[Re
     from kagglebench.config import recipe_from_dict
 
     if store is not None:
-        store.reap_dead_runs()
         run = store.require_run(run_id)
         if run["status"] == "running":
             raise UserError(run_id, f"is still running (pid {run['pid']} on {run['host']}); stop it first")
