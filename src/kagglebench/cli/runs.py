@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kagglebench.errors import UserError
+
+if TYPE_CHECKING:
+    from kagglebench.workspace import Workspace
 
 DESCRIPTION = """\
 List the training runs recorded in this workspace: status (running, finished, stopped,
@@ -88,7 +91,7 @@ _COLUMNS = ("id", "name", "recipe", "status", "epoch", "total_epochs", "best_val
             "sweep", "created", "message")
 
 
-def print_runs(ws: Any, sweep_id: str | None = None, fmt: str = "table") -> None:
+def print_runs(ws: Workspace, sweep_id: str | None = None, fmt: str = "table") -> None:
     """Print the runs (or one sweep's, ranked) as a table, JSON or CSV; reads the store only."""
     from kagglebench.store import Store
 

@@ -11,16 +11,25 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
 from kagglebench.errors import UserError
 
 if TYPE_CHECKING:
     from kagglebench.data.formats import Dataset
     from kagglebench.data.testsets import TestSource
-    from kagglebench.workspace import Workspace
 
 _PROFILES: dict[str, Competition] = {}
+
+
+class DataPaths(Protocol):
+    """What a competition reads from its workspace: where the data is (kagglebench.workspace.Workspace)."""
+
+    root: Path
+    settings_path: Path                  # kagglebench.toml, named in errors about a missing path
+
+    def data_path(self, key: str) -> Path | None:
+        """A path from the [data] table of kagglebench.toml, resolved (None if unset)."""
 
 
 def register_profile(cls: type[Competition]) -> type[Competition]:
@@ -58,20 +67,20 @@ class Competition:
     needs_data: ClassVar[bool] = True             # False: bundled data, no --data
 
     # -- training data ------------------------------------------------------------------------
-    def train_path(self, ws: Workspace) -> str:
+    def train_path(self, ws: DataPaths) -> str:
         path = ws.data_path("train")
         if path is None:
             raise UserError(ws.settings_path, "no `train = ...` path in the [data] table")
         return str(path)
 
-    def read_train(self, ws: Workspace) -> Dataset:
+    def read_train(self, ws: DataPaths) -> Dataset:
         """The labelled training set."""
         from kagglebench.data import formats
 
         return formats.load(self.train_path(ws), self.train_format, split="train")
 
     # -- test data ------------------------------------------------------------------------------
-    def labelled_test(self, ws: Workspace) -> Dataset | None:
+    def labelled_test(self, ws: DataPaths) -> Dataset | None:
         """The format's own labelled test split, when the data has one."""
         from kagglebench.data import formats
 
@@ -80,7 +89,7 @@ class Competition:
             return None
         return formats.load(path, self.train_format, split="test")
 
-    def test_source(self, ws: Workspace, sample: Path | None) -> TestSource:
+    def test_source(self, ws: DataPaths, sample: Path | None) -> TestSource:
         """The submission's test set, in submission order (a sample submission's order wins)."""
         ds = self.labelled_test(ws)
         if ds is None:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from kagglebench.competitions.base import Competition, register_profile
+from kagglebench.competitions.base import Competition, DataPaths, register_profile
 
 if TYPE_CHECKING:
     from kagglebench.data.formats import Dataset
-    from kagglebench.workspace import Workspace
 
 
 def _every_fifth(test: bool) -> Dataset:
@@ -30,11 +29,11 @@ class Digits(Competition):
     train_format = "digits"
     needs_data = False
 
-    def train_path(self, ws: Workspace) -> str:
+    def train_path(self, ws: DataPaths) -> str:
         return "digits"
 
-    def read_train(self, ws: Workspace) -> Dataset:
+    def read_train(self, ws: DataPaths) -> Dataset:
         return _every_fifth(test=False)
 
-    def labelled_test(self, ws: Workspace) -> Dataset | None:
+    def labelled_test(self, ws: DataPaths) -> Dataset | None:
         return _every_fifth(test=True)

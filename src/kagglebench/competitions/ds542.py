@@ -6,12 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kagglebench.competitions.base import Competition, register_profile
+from kagglebench.competitions.base import Competition, DataPaths, register_profile
 from kagglebench.errors import UserError
 
 if TYPE_CHECKING:
     from kagglebench.data.testsets import TestSource
-    from kagglebench.workspace import Workspace
 
 
 class OodFolder(Competition):
@@ -22,7 +21,7 @@ class OodFolder(Competition):
     needs_test = True
     test_files: int | None = None                 # how many distortion files the test set must have
 
-    def test_source(self, ws: Workspace, sample: Path | None) -> TestSource:
+    def test_source(self, ws: DataPaths, sample: Path | None) -> TestSource:
         from kagglebench.data.testsets import ood_test_source
 
         test = ws.data_path("test")

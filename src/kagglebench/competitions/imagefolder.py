@@ -6,13 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kagglebench.competitions.base import Competition, one_block, register_profile
+from kagglebench.competitions.base import Competition, DataPaths, one_block, register_profile
 from kagglebench.errors import UserError
 
 if TYPE_CHECKING:
     from kagglebench.data.formats import Dataset
     from kagglebench.data.testsets import TestSource
-    from kagglebench.workspace import Workspace
 
 
 @register_profile
@@ -23,12 +22,12 @@ class ImageFolder(Competition):
     train_format = "imagefolder"
     test_beside = ("test",)
 
-    def read_train(self, ws: Workspace) -> Dataset:
+    def read_train(self, ws: DataPaths) -> Dataset:
         from kagglebench.data import formats
 
         return formats.load_imagefolder(self.train_path(ws))
 
-    def labelled_test(self, ws: Workspace) -> Dataset | None:
+    def labelled_test(self, ws: DataPaths) -> Dataset | None:
         from kagglebench.data import formats
 
         test = ws.data_path("test")
@@ -37,7 +36,7 @@ class ImageFolder(Competition):
         ds = formats.load_imagefolder(test)
         return ds if ds.labels is not None else None
 
-    def test_source(self, ws: Workspace, sample: Path | None) -> TestSource:
+    def test_source(self, ws: DataPaths, sample: Path | None) -> TestSource:
         from kagglebench.data import formats
 
         test = ws.data_path("test")

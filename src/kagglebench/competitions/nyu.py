@@ -6,12 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kagglebench.competitions.base import Competition, one_block, register_profile
+from kagglebench.competitions.base import Competition, DataPaths, one_block, register_profile
 from kagglebench.errors import UserError
 
 if TYPE_CHECKING:
     from kagglebench.data.testsets import TestSource
-    from kagglebench.workspace import Workspace
 
 
 @register_profile
@@ -24,7 +23,7 @@ class NYU(Competition):
     test_beside = ("cifar_test_nolabels.pkl", "cifar_test_nolabel.pkl")
     needs_test = True
 
-    def test_source(self, ws: Workspace, sample: Path | None) -> TestSource:
+    def test_source(self, ws: DataPaths, sample: Path | None) -> TestSource:
         from kagglebench.data import formats
 
         test = ws.data_path("test")

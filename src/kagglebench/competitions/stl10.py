@@ -5,11 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kagglebench.competitions.base import Competition, register_profile
+from kagglebench.competitions.base import Competition, DataPaths, register_profile
 
 if TYPE_CHECKING:
     from kagglebench.data.formats import Dataset
-    from kagglebench.workspace import Workspace
 
 STL10_FIVE = ["car", "deer", "horse", "monkey", "truck"]
 
@@ -21,12 +20,12 @@ class STL10Five(Competition):
     usage = "--data stl10_binary       (test split inside it; 5 classes)"
     train_format = "stl10"
 
-    def read_train(self, ws: Workspace) -> Dataset:
+    def read_train(self, ws: DataPaths) -> Dataset:
         from kagglebench.data import formats
 
         return formats.load_stl10(self.train_path(ws), "train", classes=STL10_FIVE)
 
-    def labelled_test(self, ws: Workspace) -> Dataset | None:
+    def labelled_test(self, ws: DataPaths) -> Dataset | None:
         from kagglebench.data import formats
 
         path = Path(self.train_path(ws))

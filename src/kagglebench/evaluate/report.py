@@ -11,13 +11,16 @@ state is touched; every file is written to a temporary name and renamed.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from kagglebench.atomic import replacing, write_text
 from kagglebench.evaluate.cache import CheckpointLogits
 from kagglebench.evaluate.runner import evaluate_run
+
+if TYPE_CHECKING:
+    from kagglebench.workspace import Workspace
 
 
 def _figure(w: float, h: float) -> Any:
@@ -140,7 +143,7 @@ def plot_samples(images: np.ndarray, labels: np.ndarray, preds: np.ndarray, clas
     return _save(fig, out)
 
 
-def _latest_ood(ws: Any, run_id: str, tag: str) -> dict | None:
+def _latest_ood(ws: Workspace, run_id: str, tag: str) -> dict | None:
     with ws.store() as st:
         evals = [e for e in st.list_evals(run_id) if (e["details"] or {}).get("ood")]
     same = [e for e in evals if e["checkpoint"] == tag]
@@ -148,7 +151,7 @@ def _latest_ood(ws: Any, run_id: str, tag: str) -> dict | None:
     return {**pick["details"]["ood"], "checkpoint": pick["checkpoint"]} if pick else None
 
 
-def write_report(ws: Any, run_id: str, *, checkpoint: str | int = "best", tta: str = "none",
+def write_report(ws: Workspace, run_id: str, *, checkpoint: str | int = "best", tta: str = "none",
                  device: str | None = None) -> dict[str, Any]:
     """Write runs/<id>/report/*.png and report.md; returns {"dir", "files", "report"}."""
     import matplotlib

@@ -8,11 +8,14 @@ one `evals` row (which also sets `runs.ood_acc`) and returns the JSON document t
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kagglebench.errors import UserError
 from kagglebench.evaluate import metrics, ood
 from kagglebench.evaluate.cache import CheckpointLogits
+
+if TYPE_CHECKING:
+    from kagglebench.workspace import Workspace
 
 
 def _classes(ck: CheckpointLogits, n: int) -> list[str]:
@@ -31,7 +34,7 @@ def _split_metrics(ck: CheckpointLogits, split: str, mode: str) -> dict[str, Any
     return metrics.summarize(logits, src.labels, logits.shape[1])
 
 
-def evaluate_run(ws: Any, run_id: str, *, checkpoint: str | int = "best", tta: str = "none",
+def evaluate_run(ws: Workspace, run_id: str, *, checkpoint: str | int = "best", tta: str = "none",
                  with_ood: bool = False, ood_samples: int | None = None, ood_seed: int = ood.DEFAULT_SEED,
                  device: str | None = None, store: bool = True,
                  ck: CheckpointLogits | None = None) -> dict[str, Any]:

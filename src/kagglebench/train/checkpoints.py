@@ -16,13 +16,16 @@ import os
 import random
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from kagglebench.atomic import replacing
 from kagglebench.errors import UserError
+
+if TYPE_CHECKING:
+    from kagglebench.workspace import Workspace
 
 FORMAT_VERSION = 1
 
@@ -137,7 +140,7 @@ class CheckpointKeeper:
         self.kept = keep
 
 
-def resolve(ws: Any, run_id: str, which: str | int = "best") -> Path:
+def resolve(ws: Workspace, run_id: str, which: str | int = "best") -> Path:
     """The checkpoint file of a run: "best" (top monitored metric), "last", or an epoch number."""
     from kagglebench.runs import Run
 

@@ -20,12 +20,15 @@ import math
 import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import psutil
 import torch
 from torch import nn
+
+if TYPE_CHECKING:
+    from kagglebench.workspace import Workspace
 
 ModelFactory = Callable[[], nn.Module]
 CPU_RAM_FRACTION = 0.5   # leave room for the data, the store and everything else on the machine
@@ -302,7 +305,7 @@ def _recipe_model_factory(recipe: Any, num_classes: int, size: int) -> ModelFact
     return lambda: build_model(cfg, num_classes, size)
 
 
-def recipe_batch_size(ws: Any, recipe: Any, *, max_batch: int = DEFAULT_MAX_BATCH,
+def recipe_batch_size(ws: Workspace, recipe: Any, *, max_batch: int = DEFAULT_MAX_BATCH,
                       budget_bytes: float | None = None) -> BatchSizeResult:
     """`find_batch_size` for a recipe's model, input size, precision and device in a workspace.
 
@@ -325,7 +328,7 @@ def recipe_batch_size(ws: Any, recipe: Any, *, max_batch: int = DEFAULT_MAX_BATC
     return res
 
 
-def recipe_lr_range(ws: Any, recipe: Any, *, min_lr: float = 1e-7, max_lr: float = 10.0,
+def recipe_lr_range(ws: Workspace, recipe: Any, *, min_lr: float = 1e-7, max_lr: float = 10.0,
                     num_iter: int = 100) -> LRRangeResult:
     """`lr_range_test` with the recipe's model (weights and init included), optimizer,
     augmentation, label smoothing and batch size, on the workspace's training split."""
