@@ -37,7 +37,7 @@ def default_out(ws: Workspace, run_id: str, tag: str, tta: str) -> Path:
     return Path(ws.submissions_dir) / f"{run_id}-{tag}{suffix}.csv"
 
 
-def predict_run(ws: Workspace, run_id: str, *, checkpoint: str | int = "best", tta: str = "none",
+def predict_run(ws: Workspace, run_id: str, *, checkpoint: str | int = "best", tta: str | None = "none",
                 out: str | Path | None = None, device: str | None = None) -> dict[str, Any]:
     """Write the submission CSV of one checkpoint; returns {"run", "checkpoint", "out", "rows", ...}.
 
@@ -45,6 +45,7 @@ def predict_run(ws: Workspace, run_id: str, *, checkpoint: str | int = "best", t
     exists (the demo), else None.
     """
     ck = CheckpointLogits(ws, run_id, checkpoint, device)
+    tta = tta or ck.run.tta               # None: the run's own default (data.tta)
     logits = ck.logits("test", tta)
     fmt = ws.submission_format()
     if logits.shape[1] != int(fmt.num_classes):

@@ -151,13 +151,14 @@ def _latest_ood(ws: Workspace, run_id: str, tag: str) -> dict | None:
     return {**pick["details"]["ood"], "checkpoint": pick["checkpoint"]} if pick else None
 
 
-def write_report(ws: Workspace, run_id: str, *, checkpoint: str | int = "best", tta: str = "none",
+def write_report(ws: Workspace, run_id: str, *, checkpoint: str | int = "best", tta: str | None = "none",
                  device: str | None = None) -> dict[str, Any]:
     """Write runs/<id>/report/*.png and report.md; returns {"dir", "files", "report"}."""
     import matplotlib
 
     matplotlib.use("Agg")
     ck = CheckpointLogits(ws, run_id, checkpoint, device)
+    tta = tta or ck.run.tta               # None: the run's own default (data.tta)
     run = ck.run.row
     out = ck.run.folder / "report"
     out.mkdir(parents=True, exist_ok=True)

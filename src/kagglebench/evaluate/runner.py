@@ -34,13 +34,15 @@ def _split_metrics(ck: CheckpointLogits, split: str, mode: str) -> dict[str, Any
     return metrics.summarize(logits, src.labels, logits.shape[1])
 
 
-def evaluate_run(ws: Workspace, run_id: str, *, checkpoint: str | int = "best", tta: str = "none",
+def evaluate_run(ws: Workspace, run_id: str, *, checkpoint: str | int = "best", tta: str | None = "none",
                  with_ood: bool = False, ood_samples: int | None = None, ood_seed: int = ood.DEFAULT_SEED,
                  device: str | None = None, store: bool = True,
                  ck: CheckpointLogits | None = None) -> dict[str, Any]:
     """Evaluate one checkpoint; returns {"run", "checkpoint", "val_acc", "val_top5", "ece", "nll",
-    "ood_acc", "ood", "labelled_test", "details", ...}. `ck` reuses an open CheckpointLogits."""
+    "ood_acc", "ood", "labelled_test", "details", ...}. `ck` reuses an open CheckpointLogits;
+    `tta=None` is the run's own default (its recipe's data.tta)."""
     ck = ck or CheckpointLogits(ws, run_id, checkpoint, device)
+    tta = tta or ck.run.tta
     val = _split_metrics(ck, "val", tta)
     test = _split_metrics(ck, "labelled_test", tta)
     table = None

@@ -311,14 +311,15 @@ def recipe_batch_size(ws: Workspace, recipe: Any, *, max_batch: int = DEFAULT_MA
 
     Never more than the training split holds (a larger batch would be one partial step).
     """
+    from kagglebench.runs import split_indices
     from kagglebench.train import build
 
     device = build.device_of(recipe)
     ds = ws.train_data()
-    train_idx, _ = ws.split(recipe.data.val_fraction, recipe.data.split_seed)
-    num_classes = len(recipe.data.classes) or len(ds.classes)
+    split = split_indices(ws, recipe.data)        # the split the run would train on
+    num_classes = len(split.classes)
     size = recipe.data.input_size or int(ds.images.shape[1])
-    n_train = len(train_idx)
+    n_train = len(split.train)
     res = find_batch_size(_recipe_model_factory(recipe, num_classes, size), input_size=size,
                           num_classes=num_classes, device=device, max_batch=min(max_batch, n_train),
                           amp_dtype=build.amp_dtype(recipe.train.amp, device),
