@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from kagglebench.errors import UserError
 
 if TYPE_CHECKING:
+    from kagglebench.store import Store
     from kagglebench.workspace import Workspace
 
 DESCRIPTION = """\
@@ -38,7 +39,7 @@ def _lookup(config: dict[str, Any], key: str) -> Any:
     return (config.get(section) or {}).get(name)
 
 
-def _rows(store: Any, sweep_id: str | None) -> tuple[list[dict[str, Any]], list[str]]:
+def _rows(store: Store, sweep_id: str | None) -> tuple[list[dict[str, Any]], list[str]]:
     keys: list[str] = []
     if sweep_id:
         sweep = store.get_sweep(sweep_id)

@@ -25,6 +25,7 @@ from kagglebench.atomic import replacing
 from kagglebench.errors import UserError
 
 if TYPE_CHECKING:
+    from kagglebench.store import Store
     from kagglebench.workspace import Workspace
 
 FORMAT_VERSION = 1
@@ -84,7 +85,7 @@ class CheckpointKeeper:
     """
 
     def __init__(self, ws_root: Path, run_dir: Path, run_id: str, *, keep_top_k: int,
-                 higher_is_better: bool = True, store: Any = None) -> None:
+                 higher_is_better: bool = True, store: Store | None = None) -> None:
         self.ws_root, self.dir, self.run_id = Path(ws_root), Path(run_dir) / "checkpoints", run_id
         self.keep, self.higher, self.store = max(0, keep_top_k), higher_is_better, store
         self.dir.mkdir(parents=True, exist_ok=True)

@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 if TYPE_CHECKING:
+    from kagglebench.config import Recipe
     from kagglebench.workspace import Workspace
 
 ModelFactory = Callable[[], nn.Module]
@@ -295,7 +296,7 @@ def plot_lr_range(result: LRRangeResult, out: str | os.PathLike, title: str = "L
 
 # ------------------------------------------------------------------ a recipe in a workspace
 
-def _recipe_model_factory(recipe: Any, num_classes: int, size: int) -> ModelFactory:
+def _recipe_model_factory(recipe: Recipe, num_classes: int, size: int) -> ModelFactory:
     import dataclasses
 
     from kagglebench.models import build_model
@@ -305,7 +306,7 @@ def _recipe_model_factory(recipe: Any, num_classes: int, size: int) -> ModelFact
     return lambda: build_model(cfg, num_classes, size)
 
 
-def recipe_batch_size(ws: Workspace, recipe: Any, *, max_batch: int = DEFAULT_MAX_BATCH,
+def recipe_batch_size(ws: Workspace, recipe: Recipe, *, max_batch: int = DEFAULT_MAX_BATCH,
                       budget_bytes: float | None = None) -> BatchSizeResult:
     """`find_batch_size` for a recipe's model, input size, precision and device in a workspace.
 
@@ -329,7 +330,7 @@ def recipe_batch_size(ws: Workspace, recipe: Any, *, max_batch: int = DEFAULT_MA
     return res
 
 
-def recipe_lr_range(ws: Workspace, recipe: Any, *, min_lr: float = 1e-7, max_lr: float = 10.0,
+def recipe_lr_range(ws: Workspace, recipe: Recipe, *, min_lr: float = 1e-7, max_lr: float = 10.0,
                     num_iter: int = 100) -> LRRangeResult:
     """`lr_range_test` with the recipe's model (weights and init included), optimizer,
     augmentation, label smoothing and batch size, on the workspace's training split."""
