@@ -5,7 +5,7 @@ classes, epoch (completed), step (global optimizer step), batch (batches done in
 current epoch, for mid-epoch saves), metrics, model, optimizer, scheduler, scaler, ema,
 swa, rng and trainer (early-stopping state). `last` is rewritten every save; tags
 `epochNNN` are kept for the top-k epochs by the monitored validation metric.
-Files are written to a temporary name and moved into place with `os.replace`, so a
+Files are written through `kagglebench.atomic.replacing` (a temporary name, then a rename), so a
 crash never leaves a torn checkpoint.
 """
 
