@@ -238,7 +238,9 @@ def _add_ood(ws: Any, ens: Ensemble) -> None:
     ens.ood_acc = accuracy(combined, y)
     from kagglebench.evaluate import intervals, ood
 
-    ens.ood_ci = list(intervals.accuracy_ci(combined.argmax(axis=1) == y, blocks=len(ood.suite())))
+    blocks = len(ood.suite())      # the rows are blocks of the same base images (evaluate/ood.py)
+    if len(y) % blocks == 0:
+        ens.ood_ci = list(intervals.accuracy_ci(combined.argmax(axis=1) == y, blocks=blocks))
 
 
 def val_correct(ws: Any, ens: Ensemble) -> np.ndarray:
