@@ -13,7 +13,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p = sub.add_parser(
         "compare", parents=[common], help="is run B really better than run A? (paired test)",
         description="Score two checkpoints on the same images and test the difference image by image: "
-                    "the accuracy of each with its 95%% interval, the difference B - A with its interval "
+                    "the accuracy of each with its 95% interval, the difference B - A with its interval "
                     "and p-value, a verdict (B better, A better, or cannot tell), and how many images a "
                     "difference of that size would take to detect. With --ood the images are the "
                     "corruption suite's (the local estimate of a corrupted leaderboard), paired per "

@@ -30,7 +30,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                     "per-class accuracy, confusion matrix, negative log-likelihood and calibration "
                     "error (ECE). With --ood, also corrupt validation images 19 ways at 5 "
                     "severities and report the accuracy: a local estimate of a leaderboard that "
-                    "scores corrupted images. Every accuracy comes with a 95%% interval (a bootstrap "
+                    "scores corrupted images. Every accuracy comes with a 95% interval (a bootstrap "
                     "over the base images). Results are stored with the run; logits are cached, "
                     "so repeating an evaluation is instant.")
     p.add_argument("run_id", metavar="RUN_ID", help="the run to evaluate (see `kagglebench runs`)")
