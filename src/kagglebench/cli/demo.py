@@ -147,5 +147,5 @@ def _table(rows: list[tuple], ens, sub: dict, hidden: tuple | None = None) -> st
         lines.append(f"the dry-run score {'falls inside' if inside else 'falls OUTSIDE'} the ensemble's local OOD "
                      f"interval [{lo:.1%}, {hi:.1%}]" + ("" if inside else
                      f": both are estimates from a few hundred base images, and the hidden score's own "
-                     f"interval is {_est((score, ci))}; see README, 'The local OOD estimate'"))
+                     f"interval is {_est((score, ci))}; see README.md, 'A tour'"))
     return "\n".join(lines)
