@@ -139,6 +139,9 @@ class TrainConfig:
     swa_start_epoch: int = key(0, ge=0)                 # 0 = from 75% of the epochs
     swa_lr: float = key(0.0, ge=0)                      # 0 = a tenth of optim.lr
     drop_last: bool = True
+    augmix: bool = False              # AugMix views of every training image (train/augmix.py)
+    jsd_weight: float = key(12.0, ge=0)                 # with augmix: JSD weight, clean + 2 views (0 = one view)
+    augmix_severity: int = key(3, ge=1, le=10)          # AugMix operation strength (the original's default 3)
 
 
 @dataclass
