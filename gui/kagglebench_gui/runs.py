@@ -45,6 +45,7 @@ STATUS_COLOURS = {"running": "#2a9df4", "finished": "#3c9a5f", "stopped": "#c98a
 RunRole = Qt.UserRole + 1
 _NO_PARENT = QModelIndex()
 _NUMERIC = ("Progress", "Epoch", "Best val acc", "OOD estimate", "Images/s")
+_RIGHT = int(Qt.AlignRight | Qt.AlignVCenter)
 
 
 def fmt_duration(seconds: float | None) -> str:
@@ -164,7 +165,7 @@ class RunsModel(QAbstractTableModel):
                 tip += ("\n\n" if tip else "") + "Last lines of train.log:\n" + run["log_tail"]
             return tip or run["id"]
         if role == Qt.TextAlignmentRole and col in _NUMERIC:
-            return int(Qt.AlignRight | Qt.AlignVCenter)
+            return _RIGHT
         return None
 
     @staticmethod
@@ -358,9 +359,11 @@ class RunsTab(QWidget):
 
     def set_runs(self, runs: list[dict]) -> None:
         selected = set(self.selected_ids())
+        same = [r["id"] for r in runs] == [r["id"] for r in self.model.runs]
         self.model.set_runs(runs)
         self.empty_hint.setVisible(not runs)
-        self.table.resizeColumnsToContents()
+        if not same:  # sizing every cell is the costly part of an update: only for new rows
+            self.table.resizeColumnsToContents()
         self.select_ids(selected)
         self._fill_facets(runs)
         self._show_details(keep_edits=True)

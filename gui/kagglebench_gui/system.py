@@ -139,7 +139,8 @@ class SystemTab(QWidget):
         i = self.run_pick.findData(current)
         self.run_pick.setCurrentIndex(max(i, 0))
         self.run_pick.blockSignals(False)
-        self._draw_run()
+        if self.run_pick.currentData() != current:  # new samples redraw through add_samples
+            self._draw_run()
 
     def select_run(self, run_id: str) -> None:
         i = self.run_pick.findData(run_id)
