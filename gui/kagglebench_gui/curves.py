@@ -346,7 +346,6 @@ class CurvesTab(QWidget):
 
     def set_log(self, title: str, on: bool) -> None:
         p = self.plots[title]
-        self._flat_pinned.discard(title)
         p.setLogMode(y=on)
         p.enableAutoRange(y=True)
         self._painted.clear()
@@ -461,20 +460,24 @@ class CurvesTab(QWidget):
         return self._items[key]
 
     def _fix_flat(self, title: str) -> None:
-        """A constant learning rate is a flat line, which autorange pads to nonsense: show it
-        from 0 (linear axes only; a user's zoom is left alone)."""
+        """A constant series (a fixed learning rate) is a flat line, and pyqtgraph does not
+        autorange to a zero-height range: it keeps the old one, which after a switch to log
+        scale shows nothing. Show a flat line from 0 (linear) or within a decade (log); a
+        user's zoom is left alone."""
         p = self.plots[title]
         vb = p.getViewBox()
-        if getattr(p.getAxis("left"), "logMode", False):
-            return
         ys = [it.yData for it in p.listDataItems() if it.yData is not None and len(it.yData)]
         if not ys:
             return
         lo = min(float(np.nanmin(y)) for y in ys)
         hi = max(float(np.nanmax(y)) for y in ys)
-        flat = hi > 0 and hi - lo <= 1e-9 * hi
+        log = bool(getattr(p.getAxis("left"), "logMode", False))
+        flat = hi > 0 and hi - lo <= 1e-9 * hi and (lo > 0 or not log)
         if flat and (vb.autoRangeEnabled()[1] or title in self._flat_pinned):
-            vb.setYRange(0, hi * 1.15, padding=0)
+            if log:
+                vb.setYRange(np.log10(hi) - 0.5, np.log10(hi) + 0.5, padding=0)
+            else:
+                vb.setYRange(0, hi * 1.15, padding=0)
             self._flat_pinned.add(title)
         elif not flat and title in self._flat_pinned:
             self._flat_pinned.discard(title)

@@ -20,6 +20,7 @@ class EvalQueue(QObject):
     def __init__(self, ws_root: Path, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.ws_root = ws_root
+        self.program = [sys.executable, "-m", "kagglebench"]  # tests point it at a stand-in
         self.queue: list[str] = []
         self.current: str | None = None
         self.proc: QProcess | None = None
@@ -48,8 +49,8 @@ class EvalQueue(QObject):
         self.proc.readyReadStandardError.connect(self._read_err)
         self.proc.finished.connect(self._done)
         self.proc.errorOccurred.connect(self._error)
-        self.proc.start(sys.executable, ["-m", "kagglebench", "--workspace", str(self.ws_root), "eval",
-                                         self.current, "--ood", "--json"])
+        self.proc.start(self.program[0], [*self.program[1:], "--workspace", str(self.ws_root), "eval",
+                                          self.current, "--ood", "--json"])
         self._clock.start(1000)
         self._tick()
 

@@ -397,6 +397,7 @@ class MainWindow(QMainWindow):
         self.tasks.submit(ensure, self._open_report, lambda m: self.show_error(f"The report could not be written: {m}"))
 
     def _open_report(self, path: Path) -> None:
+        self.statusBar().clearMessage()
         if QDesktopServices.openUrl(QUrl.fromLocalFile(str(path))):
             self.show_message(f"opened {path}")
         else:

@@ -192,7 +192,7 @@ class StorePoller(QObject):
                 if ov is not None:
                     self.overview.emit(rid, ov)
                 after = 0
-            block = read_block(self._store.db, rid, after)
+            block = read_block(self._store.db, rid, after, BLOCK_ROWS)
             block["caught_up"] = block["rows"] < BLOCK_ROWS
             with self._lock:
                 if rid not in self._watched:
