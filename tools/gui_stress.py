@@ -44,8 +44,10 @@ while time.time() < end:
     rows = []
     for _ in range(rate // 10):
         step += 1
-        rows.append(dict(scope="step", step=step, epoch=step / 1000, train_loss=2 * math.exp(-step / 3e5) + rng.random() * 0.3,
-                         train_acc=0.9 - 0.8 * math.exp(-step / 2e5) + rng.random() * 0.05, lr=0.1, images_per_s=4000 + rng.random() * 500))
+        rows.append(dict(scope="step", step=step, epoch=step / 1000,
+                         train_loss=2 * math.exp(-step / 3e5) + rng.random() * 0.3,
+                         train_acc=0.9 - 0.8 * math.exp(-step / 2e5) + rng.random() * 0.05, lr=0.1,
+                         images_per_s=4000 + rng.random() * 500))
     s.add_metrics(rid, rows)
     s.update_run(rid, step=step)
     time.sleep(0.1)

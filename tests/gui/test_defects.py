@@ -3,7 +3,6 @@ TensorBoard and W&B), each failing on the app as it was. pytest-qt, offscreen.""
 
 from __future__ import annotations
 
-import json
 import sys
 import textwrap
 import time
@@ -311,6 +310,7 @@ def test_gui_names_the_missing_x11_library():
 
 def test_gui_command_stops_with_one_line_when_libxcb_cursor_is_missing(tmp_path):
     import subprocess
+
     from tests.gui.conftest import write_ws
     ws = write_ws(tmp_path / "ws")
     code = ("import sys, ctypes.util; ctypes.util.find_library = lambda n: None; "
@@ -421,6 +421,7 @@ def test_run_memory_plot_starts_at_zero(gui_ws, make_window, qtbot):
 
 def test_sort_arrow_points_up_for_ascending(gui_ws, make_window):
     from PySide6.QtWidgets import QStyleOptionHeader
+
     from kagglebench_gui.runs import SortArrowStyle, header_sort_indicator
     assert header_sort_indicator(Qt.AscendingOrder) == QStyleOptionHeader.SortUp
     assert header_sort_indicator(Qt.DescendingOrder) == QStyleOptionHeader.SortDown
@@ -461,7 +462,7 @@ def test_a_sweep_starts_as_a_child_process(gui_ws, make_window, qtbot, monkeypat
     cmd = launched[0]
     assert cmd[cmd.index("sweep"):] == ["sweep", "lenet5", "optim.lr=0.01,0.1", "--parallel", "2"]
     # A bad grid is refused in the dialog with the CLI's own words.
-    from kagglebench_gui.sweepdialog import check_grid
     from kagglebench.errors import UserError
+    from kagglebench_gui.sweepdialog import check_grid
     with pytest.raises(UserError):
         check_grid("lenet5", ["optim.nope=1,2"])
