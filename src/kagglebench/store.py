@@ -124,6 +124,9 @@ _MIGRATIONS: list[str] = [
         entries TEXT NOT NULL             -- JSON list of {rank, team, score, date}
     );
     """,
+    # 2: the submitted file's size, matched with its name and message against Kaggle's list
+    # when a submit's outcome is unknown (kaggle/sync.py).
+    "ALTER TABLE submissions ADD COLUMN bytes INTEGER",
 ]
 SCHEMA_VERSION = len(_MIGRATIONS)
 
