@@ -286,9 +286,13 @@ def ood_files(path: str | os.PathLike) -> list[Path]:
     files = sorted(root.glob("distortion*.npy"))
     if not files:
         raise UserError(root, "no distortionNN.npy files in this folder")
-    expected = [root / f"distortion{i:02d}.npy" for i in range(len(files))]
+    # Every one of the 19 is needed: a folder missing its last file would still look whole,
+    # and its submission could never have the rows the competition scores.
+    expected = [root / f"distortion{i:02d}.npy" for i in range(OOD_DISTORTIONS)]
     for e in expected:
-        _need(e)
+        if not e.exists():
+            raise UserError(e, f"not found: the test set has {OOD_DISTORTIONS} files, distortion00.npy .. "
+                               f"distortion{OOD_DISTORTIONS - 1:02d}.npy, and {len(files)} are here")
     return expected
 
 
