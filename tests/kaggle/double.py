@@ -287,11 +287,11 @@ class KaggleDouble:
             return [r for r in self.requests if method is None or r.method == method]
 
     def add_external(self, file_name: str, description: str, public: str, *, minutes_ago: float = 60,
-                     private: str = "") -> Submission:
+                     private: str = "", data: bytes = b"id,label\nx,0\n") -> Submission:
         """A submission made on the website, outside kagglebench."""
         with self._lock:
             sub = Submission(self._new_ref(), file_name, description,
-                             _utcnow() - dt.timedelta(minutes=minutes_ago), b"",
+                             _utcnow() - dt.timedelta(minutes=minutes_ago), data,
                              status="COMPLETE", public_score=public, private_score=private)
             self.submissions.append(sub)
             return sub
