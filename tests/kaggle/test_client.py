@@ -130,3 +130,43 @@ def test_readable_kaggle_json_warns_without_showing_the_key(make_double, kaggle_
     out = capsys.readouterr()
     assert "chmod 600" in out.err and out.out == ""
     assert KEY not in out.err + out.out
+
+
+def test_our_upload_sends_what_the_official_clients_upload_sends(kaggle_double: KaggleDouble,
+                                                                 tmp_path: Path) -> None:
+    """kagglebench replaces the client's `upload_complete` (to give the PUT a timeout): the
+    double must receive the same request from both, the client's own method run unchanged."""
+    from kaggle.api.kaggle_api_extended import KaggleApi
+    from kaggle.models.kaggle_models_extended import ResumableUploadResult
+
+    from kagglebench.kaggle.upload import put_file
+
+    path = _csv(tmp_path)
+    kaggle_double.pending_uploads.update(a={}, b={})  # two upload slots, as StartSubmissionUpload opens
+    theirs = KaggleApi.upload_complete(KaggleApi.__new__(KaggleApi), str(path),
+                                       f"{kaggle_double.endpoint}/upload/a", quiet=True)
+    assert theirs == ResumableUploadResult.COMPLETE
+
+    put_file(path, f"{kaggle_double.endpoint}/upload/b", timeout=5.0)
+    a, b = kaggle_double.calls("PUT")
+    assert a.body == b.body == path.read_bytes()
+    keys = ("Content-Length", "Authorization", "Content-Range")
+    assert {k: a.headers.get(k) for k in keys} == {k: b.headers.get(k) for k in keys}
+    assert a.headers.get("Authorization") is None  # the URL is the permission
+
+
+def test_client_versions_are_the_pinned_ones() -> None:
+    """The RPC timeout mounts an adapter on kagglesdk's private session; pyproject pins the
+    versions this was tested with, and this test fails when another version is installed."""
+    from importlib.metadata import version
+
+    from packaging.specifiers import SpecifierSet
+
+    pins = {"kaggle": SpecifierSet(">=2.2.4,<2.3"), "kagglesdk": SpecifierSet(">=0.1.38,<0.2")}
+    for name, spec in pins.items():
+        assert version(name) in spec, (name, version(name))
+    from kagglesdk.kaggle_http_client import KaggleHttpClient
+
+    http = KaggleHttpClient()
+    http._init_session()
+    assert http._session is not None  # what connect() mounts its timeout adapter on
