@@ -60,7 +60,7 @@ def test_sync_against_the_kaggle_double_fills_the_leaderboard_tab(gui_ws: Path, 
     with KaggleDouble(competition="kagglebench-demo", leaderboard=[("Team Alpha", 0.71), ("Team Beta", 0.42)]) as kd:
         kd.write_credentials(tmp_path / "kaggle-config")
         monkeypatch.setenv("KAGGLE_CONFIG_DIR", str(tmp_path / "kaggle-config"))
-        for k, v in kd.subprocess_env(tmp_path / "site", base={}).items():
+        for k, v in kd.subprocess_env(tmp_path / "site").items():  # keeps PYTHONPATH: this checkout
             monkeypatch.setenv(k, v)
         kd.add_external("first.csv", "first try", "0.5100", minutes_ago=120)
         kd.add_external("second.csv", "with flips", "0.5600", minutes_ago=30)
