@@ -127,9 +127,9 @@ def test_ds542_folder_missing_a_distortion_file_is_refused(make_double, demo_zip
         z.extractall(unpacked)
     (unpacked / "ood-test" / "distortion18.npy").unlink()  # 18 of 19 present
     code, out, err = cli("data", "check", unpacked / "ood-test")
-    assert code == 2 and "distortion18.npy: not found" in error_line(err)
+    assert code == 2 and "distortion18.npy: file not found" in error_line(err)
     files, names = _zip(unpacked)
     make_double(competition=SLUG, files=files, file_names=names)
     code, out, err = cli("init", tmp_path / "ws", "--competition", SLUG, "--download")
-    assert code == 2 and "distortion18.npy: not found" in error_line(err)
+    assert code == 2 and "distortion18.npy: file not found" in error_line(err)
     assert not (tmp_path / "ws" / "kagglebench.toml").exists()
