@@ -31,4 +31,5 @@ def test_no_module_renames_files_by_itself() -> None:
     pattern = re.compile(r"os\.replace\(|mkstemp\(")
     offenders = [str(p.relative_to(SRC)) for p in SRC.rglob("*.py")
                  if p.name != "atomic.py" and pattern.search(p.read_text())]
-    assert offenders == ["data/demo.py"], offenders   # demo renames a whole folder it built (mkdtemp)
+    # Only whole folders are renamed elsewhere: the demo workspace and an unpacked download.
+    assert sorted(offenders) == ["data/demo.py", "kaggle/download.py"], offenders

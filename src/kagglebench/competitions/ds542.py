@@ -19,7 +19,7 @@ class OodFolder(Competition):
     train_format = "cifar100"
     test_beside = ("ood-test",)
     needs_test = True
-    test_files: int | None = None                 # how many distortion files the test set must have
+    full_folder = False                           # the test folder must hold all 19 distortion files
 
     def test_source(self, ws: DataPaths, sample: Path | None) -> TestSource:
         from kagglebench.data.testsets import ood_test_source
@@ -30,7 +30,7 @@ class OodFolder(Competition):
         return ood_test_source(test, sample)
 
     def check_init(self, data: Path | None, test: Path | None) -> None:
-        if test is None or self.test_files is None:
+        if test is None or not self.full_folder:
             return
         from kagglebench.data import formats
 
@@ -38,10 +38,9 @@ class OodFolder(Competition):
         files = formats.ood_files(test)
         for f in files:  # headers only (memory-mapped): a torn or wrong file is found now
             formats.open_ood_file(f)
-        if len(files) != self.test_files:
-            last = self.test_files - 1
-            raise UserError(test, f"holds {len(files)} distortionNN.npy files; the DS-542 test set has "
-                            f"{self.test_files} (distortion00.npy .. distortion{last:02d}.npy): is one missing?")
+        short = formats.missing_last(files)
+        if short:
+            raise short
 
 
 @register_profile
@@ -49,4 +48,4 @@ class DS542(OodFolder):
     name = "ds542-sp25"
     description = "BU DS-542 Spring 2025 midterm: CIFAR-100 train, 19x5 OOD test folder"
     usage = "--data cifar-100-python   --test ood-test (folder of distortionNN.npy)"
-    test_files = 19                               # distortion00.npy .. distortion18.npy
+    full_folder = True                            # distortion00.npy .. distortion18.npy
