@@ -20,7 +20,7 @@ def test_every_profile_is_registered_in_its_listed_order() -> None:
                                 "imagefolder", "digits", "demo"]
     for name, prof in profiles().items():
         assert isinstance(prof, Competition) and prof.name == name and prof.description and prof.usage
-        assert prof.train_format in formats.FORMATS
+        assert prof.train_format in formats.FORMATS and prof.test_format in (None, *formats.FORMATS)
     with pytest.raises(UserError, match="unknown profile 'kaggle'; choose one of: ds542-sp25, nyu-dl-sp24"):
         get_profile("kaggle")
 

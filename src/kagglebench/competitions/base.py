@@ -60,6 +60,7 @@ class Competition:
     description: ClassVar[str]
     usage: ClassVar[str]                          # the `kagglebench init --help` line
     train_format: ClassVar[str]                   # the kagglebench.data.formats name --data must hold
+    test_format: ClassVar[str | None] = None      # the format of a separate test set (None: inside the data)
     id_col: ClassVar[str] = "id"
     label_col: ClassVar[str] = "label"
     test_beside: ClassVar[tuple[str, ...]] = ()   # names looked for beside --data when --test is not given

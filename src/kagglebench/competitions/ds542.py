@@ -17,6 +17,7 @@ class OodFolder(Competition):
     """CIFAR-100 training data and a folder of distortionNN.npy files as the test set."""
 
     train_format = "cifar100"
+    test_format = "ds542-ood"
     test_beside = ("ood-test",)
     needs_test = True
     full_folder = False                           # the test folder must hold all 19 distortion files

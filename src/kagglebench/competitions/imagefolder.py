@@ -20,6 +20,7 @@ class ImageFolder(Competition):
     description = "one sub-folder per class; test images in a folder beside it"
     usage = "--data TREE (one sub-folder per class) [--test FOLDER of images]"
     train_format = "imagefolder"
+    test_format = "imagefolder"
     test_beside = ("test",)
 
     def read_train(self, ws: DataPaths) -> Dataset:

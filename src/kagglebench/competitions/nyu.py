@@ -19,6 +19,7 @@ class NYU(Competition):
     description = "NYU Deep Learning Spring 2024: CIFAR-10 train, unlabeled test pickle"
     usage = "--data cifar-10-batches-py --test cifar_test_nolabels.pkl"
     train_format = "cifar10"
+    test_format = "nyu-pickle"
     id_col, label_col = "ID", "Labels"
     test_beside = ("cifar_test_nolabels.pkl", "cifar_test_nolabel.pkl")
     needs_test = True
