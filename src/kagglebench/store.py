@@ -147,6 +147,9 @@ _MIGRATIONS: list[str] = [
                                                                 "val_top5", "lr", "images_per_s")) + """
     FROM metrics WHERE scope = 'step' GROUP BY run_id, step / 256
     """,
+    # 2 -> 3: the submitted file's size, matched with its name and message against Kaggle's list
+    # when a submit's outcome is unknown (kaggle/sync.py).
+    "ALTER TABLE submissions ADD COLUMN bytes INTEGER",
 ]
 SCHEMA_VERSION = len(_MIGRATIONS)
 
