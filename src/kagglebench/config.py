@@ -88,11 +88,12 @@ class OptimConfig:
     lookahead_ema: bool = False       # airbench: every k steps, EMA the weights and reset the live ones to it
     lookahead_ema_every: int = 5      # k: steps between those updates
     lookahead_ema_decay: float = 0.95 # per-step decay; an update uses decay**k * (step/total)**3, 1.0 at the end
+    norm_bias_lr_scale: float = 1.0   # BatchNorm biases: lr x this, weight decay / this (airbench's bias_scaler 64)
 
 
 @dataclass
 class ScheduleConfig:
-    name: str = "cosine"              # none | step | cosine | onecycle
+    name: str = "cosine"              # none | step | cosine | onecycle | airbench (0.2x->1x over 23%, ->0.07x)
     step_size: int = 30               # step: epochs between decays
     gamma: float = 0.1                # step: decay factor
     warmup_epochs: float = 0.0        # linear warm-up before the schedule
@@ -145,7 +146,7 @@ class Recipe:
 # Allowed values for the string keys that are really choices.
 CHOICES: dict[str, tuple[str, ...]] = {
     "optim.name": ("sgd", "adam", "adamw"),
-    "schedule.name": ("none", "step", "cosine", "onecycle"),
+    "schedule.name": ("none", "step", "cosine", "onecycle", "airbench"),
     "data.policy": ("", "autoaugment-cifar10", "randaugment", "trivialaugment"),
     "data.tta": ("none", "flip", "flip-shift"),
     "train.amp": ("auto", "none", "bf16", "fp16"),
@@ -172,6 +173,7 @@ _RANGES: dict[str, tuple[float, float, bool, bool]] = {
     "optim.lookahead_alpha": (0, 1, False, True),
     "optim.lookahead_ema_every": (1, math.inf, True, False),
     "optim.lookahead_ema_decay": (0, 1, False, True),
+    "optim.norm_bias_lr_scale": (0, math.inf, False, False),
     "schedule.step_size": (1, math.inf, True, False),
     "schedule.gamma": (0, math.inf, False, False),
     "schedule.warmup_epochs": (0, math.inf, True, False),
