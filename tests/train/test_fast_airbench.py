@@ -15,9 +15,13 @@ docs/AIRBENCH.md has the figures.
 from __future__ import annotations
 
 import copy
+import json
 import math
+import os
+import statistics
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -170,3 +174,76 @@ def test_train_fast_matches_airbench_step_for_step(small_ws: Path, monkeypatch) 
     assert [trains for _, trains in bias] == [True] * 3 * per_epoch + [False] * per_epoch
     assert not torch.equal(bias[3 * per_epoch][0], seen["init"]["whiten.bias"])
     assert torch.equal(final["whiten.bias"], bias[3 * per_epoch][0])
+
+
+# -- accuracy over seeds on the demo data -------------------------------------------------------
+# CI counts (the whole suite runs on 2 CPU cores); docs/AIRBENCH.md has a run with more seeds and images.
+ACC_SEEDS = int(os.environ.get("KB_AIRBENCH_SEEDS", "2"))
+ACC_IMAGES = int(os.environ.get("KB_AIRBENCH_IMAGES", "400"))   # 80% train, 20% validation
+ACC_EPOCHS = int(os.environ.get("KB_AIRBENCH_EPOCHS", "6"))
+ACC_BATCH = 32
+
+
+def _acc_recipe(seed: int, extra: tuple[str, ...] = ()):
+    lr, wd = converted(ACC_BATCH)
+    return load_recipe("fast", [f"batch_size={ACC_BATCH}", f"epochs={ACC_EPOCHS}", f"lr={lr!r}",
+                                f"optim.weight_decay={wd!r}", "data.val_fraction=0.2", "train.device=cpu",
+                                f"seed={seed}", *extra])
+
+
+def kagglebench_accuracy(ws: Workspace, seed: int, extra: tuple[str, ...] = ()) -> float:
+    """`kagglebench train fast` then its 6-view TTA accuracy on the validation split (last weights)."""
+    from kagglebench.evaluate import cache
+
+    recipe = _acc_recipe(seed, extra)
+    out = train_run(ws, recipe)
+    assert out["status"] == "finished", out
+    logits = cache.logits(ws, out["id"], "last", "val", tta=recipe.data.tta, device="cpu")
+    labels = cache.labels(ws, out["id"], "val", device="cpu")
+    return float((np.asarray(logits, np.float32).argmax(1) == labels).mean())
+
+
+def airbench_accuracy(ws: Workspace, seed: int) -> float:
+    """airbench94's own loop (loader, augmentation, init, TTA level 2) on the same split."""
+    data = build.load_data(ws, _acc_recipe(seed), CPU)
+    torch.manual_seed(seed)
+    res = ab.train(data.train_x, data.train_y, data.val_x, data.val_y, mean=data.mean, std=data.std,
+                   hyp=ab.with_hyp(opt_batch_size=ACC_BATCH, opt_train_epochs=ACC_EPOCHS))
+    return res["tta_val_acc"]
+
+
+def same_within_noise(a: list[float], b: list[float], n_val: int) -> tuple[float, float]:
+    """(|mean(a) - mean(b)|, the tolerance): 3 standard errors of the difference, the per-run
+    standard deviation being the seeds' pooled spread or the validation set's binomial noise,
+    whichever is larger."""
+    p = statistics.mean(a + b)
+    sd = math.sqrt(p * (1 - p) / n_val)
+    if len(a) > 1 and len(b) > 1:
+        pooled = (((len(a) - 1) * statistics.variance(a) + (len(b) - 1) * statistics.variance(b))
+                  / (len(a) + len(b) - 2))
+        sd = max(sd, math.sqrt(pooled))
+    return abs(statistics.mean(a) - statistics.mean(b)), 3 * sd * math.sqrt(1 / len(a) + 1 / len(b))
+
+
+@pytest.fixture(scope="module")
+def acc_ws(tmp_path_factory) -> Workspace:
+    from kagglebench.data.demo import write_demo
+
+    return Workspace(write_demo(tmp_path_factory.mktemp("acc") / "ws", classes=10, train=ACC_IMAGES, test=10,
+                                seed=1, ood=False))
+
+
+@pytest.mark.slow
+def test_same_accuracy_as_airbench_over_seeds_on_demo_data(acc_ws: Workspace) -> None:
+    seeds = range(ACC_SEEDS)
+    kb = [kagglebench_accuracy(acc_ws, s) for s in seeds]
+    ref = [airbench_accuracy(acc_ws, s) for s in seeds]
+    n_val = int(build.load_data(acc_ws, _acc_recipe(0), CPU).split["n_val"])
+    diff, tol = same_within_noise(kb, ref, n_val)
+    report = {"seeds": ACC_SEEDS, "images": ACC_IMAGES, "epochs": ACC_EPOCHS, "n_val": n_val,
+              "kagglebench": kb, "airbench": ref, "diff": diff, "tolerance": tol}
+    print(json.dumps(report))
+    if os.environ.get("KB_AIRBENCH_REPORT"):
+        Path(os.environ["KB_AIRBENCH_REPORT"]).write_text(json.dumps(report, indent=2))
+    assert min(statistics.mean(kb), statistics.mean(ref)) > 0.3, report   # both learned (chance is 0.1)
+    assert diff <= tol, report
