@@ -78,6 +78,9 @@ def corrupt_torch(images: torch.Tensor, name: str, severity: int, seed: int) -> 
     _check_images(tuple(images.shape), images.dtype)
     if images.shape[0] == 0:
         return images.clone()
+    if images.device.type == "mps":
+        # Several steps reproduce the original's float64 arithmetic, which MPS lacks.
+        return corrupt_torch(images.cpu(), name, severity, seed).to(images.device)
     rand = Rand(seed, name, images.device, min(images.shape[1], images.shape[2]))
     with torch.no_grad(), _one_cpu_thread(images):
         x = images.permute(0, 3, 1, 2).float().div_(255.0)
