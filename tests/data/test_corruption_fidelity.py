@@ -30,7 +30,7 @@ def test_classifier_sees_the_digits(measured):
     assert clean > 90
     assert len(cells) == 95
     # The probe is sensitive: the corruptions cost it accuracy, the strongest ones a lot.
-    assert np.mean([c.acc_ref for c in cells]) < clean - 10
+    assert np.mean([c.acc_ref for c in cells]) < clean - 5
 
 
 def test_accuracy_gap_at_the_noise_floor(measured):
