@@ -55,16 +55,11 @@ def _one_cpu_thread(images: torch.Tensor) -> Iterator[None]:
     threads cannot help; on a busy machine every parallel op instead waits for a worker
     to be scheduled, which made a 20-image call 10-20x slower than on one thread.
     """
-    before = torch.get_num_threads()
+    from kagglebench.devices import one_cpu_thread
+
     pixels = images.shape[0] * images.shape[1] * images.shape[2]
-    if images.device.type != "cpu" or pixels > _ONE_THREAD_PIXELS or before == 1:
+    with one_cpu_thread(images.device.type == "cpu" and pixels <= _ONE_THREAD_PIXELS):
         yield
-        return
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def corrupt_torch(images: torch.Tensor, name: str, severity: int, seed: int) -> torch.Tensor:
