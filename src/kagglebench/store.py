@@ -21,7 +21,7 @@ from typing import Any
 
 from kagglebench.errors import UserError
 
-RUN_STATUSES = ("running", "finished", "stopped", "diverged", "failed")
+RUN_STATUSES = ("running", "finished", "stopped", "diverged", "failed", "pruned")
 
 _MIGRATIONS: list[str] = [
     # 0 -> 1
@@ -123,6 +123,12 @@ _MIGRATIONS: list[str] = [
         my_score REAL,
         entries TEXT NOT NULL             -- JSON list of {rank, team, score, date}
     );
+    """,
+    # 1 -> 2: runs of a `kagglebench tune` study carry its name and their trial number
+    """
+    ALTER TABLE runs ADD COLUMN study TEXT;
+    ALTER TABLE runs ADD COLUMN trial INTEGER;
+    CREATE INDEX runs_study ON runs(study);
     """,
 ]
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -234,6 +240,7 @@ class Store:
 
     def create_run(self, run_id: str, *, name: str, recipe: str, config: dict, run_dir: str,
                    total_epochs: int | None = None, sweep_id: str | None = None,
+                   study: str | None = None, trial: int | None = None,
                    git_commit: str | None = None, versions: dict | None = None,
                    pid: int | None = None, status: str = "running") -> None:
         now = _now()
@@ -241,7 +248,7 @@ class Store:
             id=run_id, name=name, recipe=recipe, config=json.dumps(config), status=status,
             total_epochs=total_epochs, created=now, started=now, host=socket.gethostname(),
             pid=pid if pid is not None else os.getpid(), git_commit=git_commit,
-            versions=json.dumps(versions or {}), sweep_id=sweep_id, run_dir=run_dir))
+            versions=json.dumps(versions or {}), sweep_id=sweep_id, run_dir=run_dir, study=study, trial=trial))
 
     def update_run(self, run_id: str, **fields: Any) -> None:
         if "status" in fields and fields["status"] not in RUN_STATUSES:
@@ -271,10 +278,12 @@ class Store:
         d["versions"] = json.loads(d["versions"] or "{}")
         return d
 
-    def list_runs(self, sweep_id: str | None = None) -> list[dict[str, Any]]:
+    def list_runs(self, sweep_id: str | None = None, study: str | None = None) -> list[dict[str, Any]]:
         self.reap_dead_runs()
         if sweep_id:
             rows = self.db.execute("SELECT * FROM runs WHERE sweep_id = ? ORDER BY created", (sweep_id,))
+        elif study:
+            rows = self.db.execute("SELECT * FROM runs WHERE study = ? ORDER BY created", (study,))
         else:
             rows = self.db.execute("SELECT * FROM runs ORDER BY created")
         return [self._run_dict(r) for r in rows]

@@ -11,9 +11,10 @@ from kagglebench.errors import UserError
 
 DESCRIPTION = """\
 List the training runs recorded in this workspace: status (running, finished, stopped,
-diverged, failed), epochs done, best validation accuracy and the out-of-distribution
+diverged, failed, pruned), epochs done, best validation accuracy and the out-of-distribution
 accuracy once `kagglebench eval RUN_ID --ood` has measured it.
-With --sweep ID, only that sweep's runs, best first, with the settings each one tried."""
+With --sweep ID, only that sweep's runs, best first, with the settings each one tried;
+with --study NAME, only the trials of that `kagglebench tune` study, best first."""
 
 # Top-level override shortcuts, as the config module spells them.
 _SHORTCUTS = {"epochs": "train.epochs", "batch_size": "train.batch_size", "lr": "optim.lr",
@@ -24,6 +25,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p = sub.add_parser("runs", parents=[common], help="list training runs and their best scores",
                        description=DESCRIPTION)
     p.add_argument("--sweep", metavar="ID", help="only the runs of this sweep, ranked by validation accuracy")
+    p.add_argument("--study", metavar="NAME", help="only the runs of this tune study, ranked by validation accuracy")
     p.add_argument("--json", action="store_true",
                    help='print a JSON list of {"id", "name", "recipe", "status", "epoch", "best_val_acc", '
                         '"ood_acc"} on stdout')
@@ -35,7 +37,7 @@ def _lookup(config: dict[str, Any], key: str) -> Any:
     return (config.get(section) or {}).get(name)
 
 
-def _rows(store: Any, sweep_id: str | None) -> tuple[list[dict[str, Any]], list[str]]:
+def _rows(store: Any, sweep_id: str | None, study: str | None = None) -> tuple[list[dict[str, Any]], list[str]]:
     keys: list[str] = []
     if sweep_id:
         sweep = store.get_sweep(sweep_id)
@@ -43,17 +45,18 @@ def _rows(store: Any, sweep_id: str | None) -> tuple[list[dict[str, Any]], list[
             raise UserError(sweep_id, "no such sweep in this workspace (`kagglebench runs` lists every run "
                             "with its sweep)")
         keys = list(sweep["grid"])
-    runs = store.list_runs(sweep_id=sweep_id)
+    runs = store.list_runs(sweep_id=sweep_id, study=study)
     rows = []
     for r in runs:
         row = {"id": r["id"], "name": r["name"], "recipe": r["recipe"], "status": r["status"],
                "epoch": r["epoch"], "total_epochs": r["total_epochs"], "best_val_acc": r["best_val_acc"],
                "ood_acc": r["ood_acc"], "images_per_s": r["images_per_s"], "sweep": r["sweep_id"],
-               "created": r["created"], "message": r["message"]}
+               "created": r["created"], "message": r["message"], "study": r.get("study"),
+               "trial": r.get("trial")}
         if sweep_id:
             row["overrides"] = {k: _lookup(r["config"], k) for k in keys}
         rows.append(row)
-    if sweep_id:
+    if sweep_id or study:
         rows.sort(key=lambda x: (x["best_val_acc"] is None, -(x["best_val_acc"] or 0.0)))
     return rows, keys
 
@@ -86,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(args.sweep, "no runs in this workspace yet")
     else:
         with Store(ws.db_path) as store:
-            rows, keys = _rows(store, args.sweep)
+            rows, keys = _rows(store, args.sweep, args.study)
     if args.json:
         print(json.dumps(rows))
     elif not rows:

@@ -190,9 +190,12 @@ def _load_state(parts: loop.Parts, ckpt: dict[str, Any]) -> loop.TrainState:
 
 def train_run(ws: Any, recipe: Any = None, *, name: str | None = None, run_id: str | None = None,
               sweep_id: str | None = None, json_mode: bool = False,
-              stop_after_steps: int | None = None) -> dict[str, Any]:
+              stop_after_steps: int | None = None, study: str | None = None, trial: int | None = None,
+              on_epoch: Any = None) -> dict[str, Any]:
     """Train `recipe` as a new run, or resume `run_id`; returns {"id", "status", "best_val_acc",
-    "epochs", "message"}. `stop_after_steps` stops (as SIGTERM would) once that many steps are done."""
+    "epochs", "message"}. `stop_after_steps` stops (as SIGTERM would) once that many steps are done.
+    `study`/`trial` tag the run for `kagglebench tune`; `on_epoch(epoch, metrics)` is called after each
+    epoch's validation and ends the run as `pruned` when it returns a reason."""
     from kagglebench.train import distributed as dist
 
     main = dist.env_info().is_main
@@ -213,12 +216,12 @@ def train_run(ws: Any, recipe: Any = None, *, name: str | None = None, run_id: s
         data = build.load_data(ws, recipe, device)
         recipe = build.resolved_recipe(recipe, data)
         if run_id is None:
-            run_id = _create_run(ws, store, recipe, data, name, sweep_id, dist, info)
+            run_id = _create_run(ws, store, recipe, data, name, sweep_id, dist, info, study, trial)
         run_dir = Path(ws.runs_dir) / run_id
         log = RunLog(run_dir / "train.log", main)
         try:
             return _train(ws, store, recipe, data, device, run_id, run_dir, ckpt, dist, info, log,
-                          stop_after_steps)
+                          stop_after_steps, on_epoch)
         finally:
             log.close()
             dist.cleanup()
@@ -245,7 +248,8 @@ def _prepare_resume(ws: Any, store: Any, run_id: str) -> tuple[Any, dict[str, An
 
 
 def _create_run(ws: Any, store: Any, recipe: Any, data: SimpleNamespace, name: str | None,
-                sweep_id: str | None, dist: Any, info: Any) -> str:
+                sweep_id: str | None, dist: Any, info: Any, study: str | None = None,
+                trial: int | None = None) -> str:
     from kagglebench.config import recipe_to_dict
 
     run_id = None
@@ -260,14 +264,14 @@ def _create_run(ws: Any, store: Any, recipe: Any, data: SimpleNamespace, name: s
             "data": data.source, "world_size": info.world_size})
         store.create_run(run_id, name=name or recipe.name, recipe=recipe.name, config=cfg,
                          run_dir=os.path.relpath(run_dir, ws.root), total_epochs=recipe.train.epochs,
-                         sweep_id=sweep_id, git_commit=_git_commit(), versions=_versions(),
+                         sweep_id=sweep_id, study=study, trial=trial, git_commit=_git_commit(), versions=_versions(),
                          pid=os.getpid())
     return dist.broadcast_object(run_id, info)
 
 
 def _train(ws: Any, store: Any, recipe: Any, data: SimpleNamespace, device: torch.device, run_id: str,
            run_dir: Path, ckpt: dict[str, Any] | None, dist: Any, info: Any, log: RunLog,
-           stop_after_steps: int | None) -> dict[str, Any]:
+           stop_after_steps: int | None, on_epoch: Any = None) -> dict[str, Any]:
     t = recipe.train
     parts = _make_parts(ws, recipe, data, device, dist, info, ckpt is None, log)
     pipe = _make_pipeline(recipe, data, info)
@@ -294,7 +298,7 @@ def _train(ws: Any, store: Any, recipe: Any, data: SimpleNamespace, device: torc
     run = SimpleNamespace(ws=ws, store=store, recipe=recipe, data=data, run_id=run_id, parts=parts, pipe=pipe,
                           schedule=schedule, state=state, keeper=keeper, log=log, info=info,
                           rng=ckpt["rng"] if ckpt else None, stop=StopFlag(), trackers=None, sampler=None, dist=dist,
-                          stop_after=stop_after_steps, higher=higher)
+                          stop_after=stop_after_steps, higher=higher, on_epoch=on_epoch)
     run.stop.install()
     status, message = "failed", None
     try:
@@ -458,6 +462,18 @@ def _end_epoch(run: SimpleNamespace, train_out: dict[str, Any]) -> bool:
     return bool(patience and monitored is not None and st.bad_epochs >= patience)
 
 
+def _epoch_hook(run: SimpleNamespace) -> str | None:
+    """The caller's `on_epoch` (a tune trial's pruner), on the main rank; every rank learns its answer."""
+    if run.on_epoch is None:
+        return None
+    reason = run.on_epoch(run.state.epoch, run.state.history[-1]) if run.info.is_main else None
+    if run.state.epoch >= run.recipe.train.epochs:
+        reason = None  # the last epoch is done: nothing left to save by stopping
+    if run.dist.any_rank(reason is not None, run.info):
+        return reason or "pruned (decided on the main rank)"
+    return None
+
+
 def _finish_swa(run: SimpleNamespace) -> None:
     """Recompute BatchNorm statistics for the averaged weights, then validate and save them."""
     parts, st = run.parts, run.state
@@ -500,7 +516,11 @@ def _epochs(run: SimpleNamespace) -> tuple[str, str | None]:
                                        should_stop=lambda: _should_stop(run), progress=progress)
             if out["stopped"]:
                 break
-            if _end_epoch(run, out):
+            early = _end_epoch(run, out)
+            pruned = _epoch_hook(run)
+            if pruned:
+                return "pruned", pruned
+            if early:
                 run.log(f"early stopping: {t.early_stopping_metric} has not improved for "
                         f"{t.early_stopping_patience} epochs")
                 break
