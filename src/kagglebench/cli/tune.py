@@ -111,16 +111,17 @@ def run(args: argparse.Namespace) -> int:
     spec = st.storage_spec(ws, args.storage)
     if mode == "--report":
         return _report(ws, spec, st.check_name(args.report), args)
+    minutes = None
+    if args.slurm:  # checked before a study is created: nothing half-made on a bad call
+        from kagglebench.tune.slurm import cluster, parse_time
+
+        minutes = parse_time(args.time or "04:00")
+        cluster(args.slurm)
     if mode == "--worker":
         name = st.check_name(args.study)
         st.load(spec, name)  # a missing study is an error before any worker starts
     else:
         name = _create(ws, spec, args)
-    minutes = None
-    if args.slurm:
-        from kagglebench.tune.slurm import parse_time
-
-        minutes = parse_time(args.time or "04:00")
     code = _launch(ws, spec, name, args, minutes)
     study, attrs = st.load(spec, name)
     _print_summary(ws, study, attrs, args)

@@ -32,6 +32,17 @@ def parse_time(text: str) -> int:
     return minutes
 
 
+def cluster(partition: str) -> str:
+    """submitit's executor name: slurm, unless KAGGLEBENCH_SUBMITIT_CLUSTER says local (or debug)."""
+    name = os.environ.get(CLUSTER_ENV) or "slurm"
+    if name not in ("slurm", "local", "debug"):
+        raise UserError(CLUSTER_ENV, f"{name!r} is not one of: slurm, local, debug")
+    if name == "slurm" and shutil.which("sbatch") is None:
+        raise UserError(f"--slurm {partition}", "sbatch is not on this machine: run the tune from the "
+                        "cluster's login node (see docs/TUNE.md)")
+    return name
+
+
 def _job(ws_root: str, spec: str, name: str, label: str, gpus_per_trial: int) -> list[dict[str, Any]]:
     from kagglebench.tune.worker import run_worker
 
@@ -43,11 +54,7 @@ def submit(ws: Any, spec: str, name: str, *, partition: str, workers: int, gpus_
     """Submit `workers` SLURM jobs (a job array); returns submitit's Job objects."""
     import submitit
 
-    cluster = os.environ.get(CLUSTER_ENV) or "slurm"
-    if cluster == "slurm" and shutil.which("sbatch") is None:
-        raise UserError(f"--slurm {partition}", "sbatch is not on this machine: run the tune from the "
-                        "cluster's login node (see docs/TUNE.md)")
-    executor = submitit.AutoExecutor(folder=str(folder / "%j"), cluster=cluster)
+    executor = submitit.AutoExecutor(folder=str(folder / "%j"), cluster=cluster(partition))
     executor.update_parameters(name=f"kb-{name}", timeout_min=minutes, gpus_per_node=gpus_per_trial,
                                tasks_per_node=1, nodes=1, cpus_per_task=max(2, 4 * gpus_per_trial),
                                slurm_partition=partition, slurm_array_parallelism=workers)

@@ -96,12 +96,12 @@ def override(key: str, value: Any) -> str:
 
 def _flatten(where: str, table: dict[str, Any], what: str) -> dict[str, Any]:
     """`{"optim": {"lr": x}}`, `{"optim.lr": x}` and `{"lr": x}` all become `{"optim.lr": x}`."""
-    from kagglebench.config import SECTIONS, SHORTCUTS
+    from kagglebench.config import SHORTCUTS
 
     out: dict[str, Any] = {}
     for key, value in table.items():
-        if key in SECTIONS and isinstance(value, dict) and not _is_spec(value):
-            items = [(f"{key}.{k}", v) for k, v in value.items()]
+        if isinstance(value, dict) and not _is_spec(value):  # a [section] table, or section.key = ...
+            items = list(_flatten(where, {f"{key}.{k}": v for k, v in value.items()}, what).items())
         else:
             items = [(SHORTCUTS.get(key, key), value)]
         for dotted, v in items:
