@@ -59,7 +59,11 @@ def check_name(name: str) -> str:
 def storage_spec(ws: Any, url: str | None) -> str:
     """The storage a study uses: a database URL, or the path of a journal file (default: the workspace's)."""
     if url:
-        return url if "://" in url else str(Path(url).expanduser().resolve())
+        if "://" not in url:
+            return str(Path(url).expanduser().resolve())
+        # SQLAlchemy 2.1 reads a bare postgresql:// as psycopg 3; the driver we install is psycopg2.
+        scheme, rest = url.split("://", 1)
+        return f"postgresql+psycopg2://{rest}" if scheme in ("postgresql", "postgres") else url
     return str(Path(ws.root) / JOURNAL_FILE)
 
 
@@ -84,10 +88,20 @@ def open_storage(spec: str) -> Any:
         Path(spec).parent.mkdir(parents=True, exist_ok=True)
         return JournalStorage(JournalFileBackend(spec))
     try:
-        return optuna.storages.RDBStorage(spec, engine_kwargs={"pool_pre_ping": True})
-    except ModuleNotFoundError as e:
-        raise UserError(f"--storage {shown(spec)}", f"needs the database driver {e.name}: pip install it "
-                        "(PostgreSQL: psycopg2-binary; MySQL: pymysql with a mysql+pymysql:// URL)") from None
+        for attempt in range(3):
+            try:
+                return optuna.storages.RDBStorage(spec, engine_kwargs={"pool_pre_ping": True})
+            except ImportError:
+                raise
+            except Exception:
+                # Two workers meeting a fresh database both create Optuna's tables; one loses the race.
+                if attempt == 2:
+                    raise
+                time.sleep(1.0 + attempt)
+    except ImportError as e:
+        cause = e.__cause__ or e
+        raise UserError(f"--storage {shown(spec)}", f"the database driver is missing ({cause}): pip install "
+                        "psycopg2-binary for PostgreSQL, or pymysql and a mysql+pymysql:// URL for MySQL") from None
     except Exception as e:  # noqa: BLE001 - sqlalchemy's errors name the cause on their first line
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise UserError(f"--storage {shown(spec)}", f"cannot open the study database: {first}") from None
