@@ -68,3 +68,33 @@ def test_slurm_jobs_through_submitits_local_executor_with_the_ood_objective(tune
     assert trial["value"] == run["ood_acc"] == ev["ood_acc"] and ev["details"]["ood"]["samples"] == 4
     logs = list((tune_ws / "tunes" / "sl" / "slurm").rglob("*_log.err"))
     assert logs and (tune_ws / "tunes" / "sl" / "trial-000.log").stat().st_size > 0
+
+
+def test_slurm_submission_asks_for_partition_gpus_time_and_extra_options(tune_ws, tmp_path, monkeypatch):
+    """The sbatch file submitit writes, with a stand-in sbatch (no cluster here): what SLURM is asked for."""
+    from kagglebench.tune import slurm
+    from kagglebench.tune.study import create_or_resume, storage_spec
+    from kagglebench.workspace import Workspace
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool, body in (("sbatch", 'echo "Submitted batch job 4242"'), ("srun", "exit 0")):
+        (bin_dir / tool).write_text(f"#!/bin/sh\n{body}\n")
+        (bin_dir / tool).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{__import__('os').environ['PATH']}")
+    monkeypatch.delenv(slurm.CLUSTER_ENV, raising=False)
+    ws = Workspace(tune_ws)
+    spec = storage_spec(ws, None)
+    create_or_resume(spec, "s", {"recipe": {"name": "demo-cnn"}, "objective": "val_acc", "trials": 4,
+                                 "space": {"params": {}, "settings": {"pruner": "none", "startup_trials": 1,
+                                                                      "warmup_epochs": 0, "ood_samples": 1},
+                                           "first": []}})
+    jobs = slurm.submit(ws, spec, "s", partition="gpu", workers=2, gpus_per_trial=2,
+                        minutes=slurm.parse_time("1-02:30"),
+                        folder=tmp_path / "slurm", extra={"account": "ds542"})
+    assert [j.job_id for j in jobs] == ["4242_0", "4242_1"]
+    (script,) = (tmp_path / "slurm").rglob("*_submission.sh")
+    text = script.read_text()
+    for line in ("#SBATCH --partition=gpu", "#SBATCH --gpus-per-node=2", "#SBATCH --time=1590",
+                 "#SBATCH --array=0-1%2", "#SBATCH --account=ds542", "#SBATCH --job-name=kb-s"):
+        assert line in text, text

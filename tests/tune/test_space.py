@@ -81,7 +81,7 @@ def test_an_unknown_key_exits_2_before_anything_is_written(tune_ws):
     (["demo-cnn", "--trials", "2"], "give the search space and the budget"),
     (["demo-cnn", "--space", "space.toml", "--trials", "0"], "--trials: needs at least 1"),
     (["--worker"], "name the study to join with --study NAME"),
-    (["--report", "nosuch"], "--study nosuch: no such study"),
+    (["--report", "nosuch"], "study nosuch: no such study"),
     (["--worker", "--study", "x", "--space", "space.toml"], "give only --study/--storage"),
     (["demo-cnn", "--space", "space.toml", "--trials", "2", "--time", "01:00"], "use it with --slurm"),
     (["demo-cnn", "--space", "space.toml", "--trials", "2", "--study", "a b"], "a study name is"),

@@ -64,6 +64,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--gpus-per-trial", type=int, default=1, metavar="G",
                    help="GPUs each trial trains on (G > 1: data-parallel, like train --nproc G); default 1")
     p.add_argument("--time", metavar="HH:MM", help="with --slurm: each job's time limit (default 04:00)")
+    p.add_argument("--slurm-opt", action="append", default=[], metavar="KEY=VALUE",
+                   help="with --slurm: another sbatch option, e.g. account=ds542 or qos=short (repeatable)")
     p.add_argument("--json", action="store_true", help="print the study's summary as one JSON document")
     p.add_argument("--label", help=argparse.SUPPRESS)            # set by the tune that starts workers
     p.add_argument("--log-trials", action="store_true", help=argparse.SUPPRESS)
@@ -96,8 +98,8 @@ def _check(args: argparse.Namespace) -> str:
         raise UserError("--parallel", f"needs at least 1 (got {args.parallel})")
     if args.gpus_per_trial < 0:
         raise UserError("--gpus-per-trial", f"cannot be negative (got {args.gpus_per_trial})")
-    if args.time and not args.slurm:
-        raise UserError("--time", "is the SLURM jobs' time limit: use it with --slurm PARTITION")
+    if (args.time or args.slurm_opt) and not args.slurm:
+        raise UserError("--time" if args.time else "--slurm-opt", "is for SLURM jobs: use it with --slurm PARTITION")
     return mode
 
 
@@ -117,6 +119,9 @@ def run(args: argparse.Namespace) -> int:
 
         minutes = parse_time(args.time or "04:00")
         cluster(args.slurm)
+        for opt in args.slurm_opt:
+            if "=" not in opt or not opt.split("=", 1)[0].strip():
+                raise UserError(f"--slurm-opt {opt}", "write an sbatch option as KEY=VALUE, e.g. account=ds542")
     if mode == "--worker":
         name = st.check_name(args.study)
         st.load(spec, name)  # a missing study is an error before any worker starts
@@ -172,7 +177,8 @@ def _launch(ws: Any, spec: str, name: str, args: argparse.Namespace, minutes: in
 
         jobs = slurm.submit(ws, spec, name, partition=args.slurm, workers=args.parallel,
                             gpus_per_trial=args.gpus_per_trial, minutes=minutes,
-                            folder=study_dir(ws, name) / "slurm")
+                            folder=study_dir(ws, name) / "slurm",
+                            extra=dict(o.split("=", 1) for o in args.slurm_opt))
         _say(f"study {name}: submitted {len(jobs)} SLURM job(s): {', '.join(j.job_id for j in jobs)}; "
              f"logs in {study_dir(ws, name) / 'slurm'}; waiting (Ctrl-C stops waiting, not the jobs)")
         try:

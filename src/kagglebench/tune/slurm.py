@@ -50,14 +50,16 @@ def _job(ws_root: str, spec: str, name: str, label: str, gpus_per_trial: int) ->
 
 
 def submit(ws: Any, spec: str, name: str, *, partition: str, workers: int, gpus_per_trial: int,
-           minutes: int, folder: Path) -> list[Any]:
-    """Submit `workers` SLURM jobs (a job array); returns submitit's Job objects."""
+           minutes: int, folder: Path, extra: dict[str, str] | None = None) -> list[Any]:
+    """Submit `workers` SLURM jobs (a job array); returns submitit's Job objects. `extra`: more
+    sbatch options (account, qos, constraint, ...), written as `#SBATCH --key=value`."""
     import submitit
 
     executor = submitit.AutoExecutor(folder=str(folder / "%j"), cluster=cluster(partition))
     executor.update_parameters(name=f"kb-{name}", timeout_min=minutes, gpus_per_node=gpus_per_trial,
                                tasks_per_node=1, nodes=1, cpus_per_task=max(2, 4 * gpus_per_trial),
-                               slurm_partition=partition, slurm_array_parallelism=workers)
+                               slurm_partition=partition, slurm_array_parallelism=workers,
+                               slurm_additional_parameters=dict(extra or {}))
     labels = [f"job{i + 1}" for i in range(workers)]
     return executor.map_array(_job, [str(ws.root)] * workers, [spec] * workers, [name] * workers, labels,
                               [gpus_per_trial] * workers)

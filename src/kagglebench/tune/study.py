@@ -139,10 +139,12 @@ def load(spec: str, name: str, *, sampler: Any = None, for_trial: bool = False) 
     """The study and its kagglebench settings. `for_trial`: a training child, which suggests nothing."""
     import optuna
 
+    if "://" not in spec and not Path(spec).exists():  # do not leave an empty journal behind
+        raise UserError(f"study {name}", f"no such study: no study has been made in {shown(spec)} yet")
     storage = open_storage(spec)
     if name not in study_names(storage):
         known = ", ".join(study_names(storage)) or "none yet"
-        raise UserError(f"--study {name}", f"no such study in {shown(spec)} (studies there: {known})")
+        raise UserError(f"study {name}", f"no such study in {shown(spec)} (studies there: {known})")
     # The pruner must be the study's own, so read the settings before choosing it.
     attrs = optuna.load_study(study_name=name, storage=storage).user_attrs.get(ATTR)
     if not attrs:
