@@ -171,7 +171,7 @@ class Worker:
     def _run_trial(self, trial: Any) -> dict[str, Any]:
         from optuna.trial import TrialState
 
-        sets = " ".join(override(k, v) for k, v in trial.params.items())
+        sets = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else override(k, v) for k, v in trial.params.items())
         log = self.dir / f"trial-{trial.number:03d}.log" if self.log_trials else None
         say(f"{self.label}: trial {trial.number} started: {sets}" + (f" (progress in {log})" if log else ""))
         env = {st.ENV_STORAGE: self.spec, st.ENV_STUDY: self.name, st.ENV_TRIAL: str(trial._trial_id)}
