@@ -199,6 +199,8 @@ def _dead(t: Any, now: float) -> str | None:
     from kagglebench.store import pid_alive
 
     host, pid, beat = t.user_attrs.get("host"), t.user_attrs.get("pid"), t.user_attrs.get("heartbeat")
+    if beat is None and t.datetime_start is not None:  # a worker that died before it signed its trial
+        beat = t.datetime_start.timestamp()
     if host == socket.gethostname() and pid and not pid_alive(pid, host):
         return f"its worker (pid {pid}) died"
     if beat is not None and now - beat > STALE_S:
