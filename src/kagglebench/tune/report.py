@@ -55,9 +55,11 @@ def format_summary(doc: dict[str, Any], top: int = 5, recipe_path: str | None = 
     if not ranked:
         return "\n".join([*lines, "no finished trial yet"])
     keys = list(ranked[0]["params"])
-    head = ["rank", "trial", doc["objective"], "run", *keys]
-    body = [[str(i), str(t["number"]), f"{t['value']:.4f}", t["run_id"] or "-",
-             *(_fmt(t["params"].get(k)) for k in keys)] for i, t in enumerate(ranked, 1)]
+    ci = any(t.get("ood_ci") for t in ranked)     # the OOD objective's 95% interval, when eval gives one
+    head = ["rank", "trial", doc["objective"], *(["95% interval"] if ci else []), "run", *keys]
+    body = [[str(i), str(t["number"]), f"{t['value']:.4f}",
+             *([f"[{t['ood_ci'][0]:.4f}, {t['ood_ci'][1]:.4f}]" if t.get("ood_ci") else "-"] if ci else []),
+             t["run_id"] or "-", *(_fmt(t["params"].get(k)) for k in keys)] for i, t in enumerate(ranked, 1)]
     widths = [max(len(c) for c in col) for col in zip(head, *body)]
     lines += ["", *("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in [head, *body])]
     best = doc["best"]
