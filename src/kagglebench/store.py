@@ -147,7 +147,10 @@ _MIGRATIONS: list[str] = [
                                                                 "val_top5", "lr", "images_per_s")) + """
     FROM metrics WHERE scope = 'step' GROUP BY run_id, step / 256
     """,
-    # 2 -> 3: runs of a `kagglebench tune` study carry its name and their trial number
+    # 2 -> 3: the submitted file's size, matched with its name and message against Kaggle's list
+    # when a submit's outcome is unknown (kaggle/sync.py).
+    "ALTER TABLE submissions ADD COLUMN bytes INTEGER",
+    # 3 -> 4: runs of a `kagglebench tune` study carry its name and their trial number
     """
     ALTER TABLE runs ADD COLUMN study TEXT;
     ALTER TABLE runs ADD COLUMN trial INTEGER;
