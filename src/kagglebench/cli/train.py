@@ -68,16 +68,18 @@ def run(args: argparse.Namespace) -> int:
     from kagglebench.train.runner import train_run
 
     if args.resume:
-        result = train_run(ws, None, run_id=args.resume, json_mode=args.json)
+        result = train_run(ws, None, run_id=args.resume)
     else:
         # `kagglebench sweep` starts each grid point with its sweep id in the environment.
-        sweep_id = os.environ.get("KAGGLEBENCH_SWEEP_ID") or None
+        from kagglebench.sweep import SWEEP_ENV
+
+        sweep_id = os.environ.get(SWEEP_ENV) or None
         # `kagglebench tune` starts each trial with its study and trial in the environment.
         link = None
         if os.environ.get("KAGGLEBENCH_TUNE_TRIAL"):
             from kagglebench.tune.study import link_from_env
             link = link_from_env()
-        result = train_run(ws, recipe, name=args.name, sweep_id=sweep_id, json_mode=args.json,
+        result = train_run(ws, recipe, name=args.name, sweep_id=sweep_id,
                            study=link.study if link else None, trial=link.number if link else None,
                            on_epoch=link.on_epoch if link else None)
     if not distributed.env_info().is_main:

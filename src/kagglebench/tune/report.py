@@ -79,6 +79,7 @@ def write_plots(study: Any, out_dir: Path) -> tuple[list[Path], list[str]]:
     import matplotlib.pyplot as plt
     from optuna.visualization import matplotlib as ov
 
+    from kagglebench.atomic import replacing
     from kagglebench.tune.study import quiet_optuna
 
     quiet_optuna()
@@ -94,7 +95,8 @@ def write_plots(study: Any, out_dir: Path) -> tuple[list[Path], list[str]]:
             continue
         fig = (ax.flat[0] if hasattr(ax, "flat") else ax).figure
         path = out_dir / f"{name}.png"
-        fig.savefig(path, dpi=110, bbox_inches="tight")
+        with replacing(path, suffix=".png") as tmp:
+            fig.savefig(tmp, dpi=110, bbox_inches="tight")
         plt.close(fig)
         written.append(path)
     return written, skipped

@@ -51,13 +51,12 @@ def write_recipe(ws: Any, name: str, recipe: dict[str, Any]) -> Path:
                 out += ["", f"[{prefix}{k}]", *lines(v, f"{prefix}{k}.")]
         return out
 
+    from kagglebench.atomic import write_text
+
     path = study_dir(ws, name) / f"{recipe['name']}.toml"
     text = f"# the recipe of study {name}, written by kagglebench tune\n" + "\n".join(lines(recipe)) + "\n"
     if not path.exists() or path.read_text() != text:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
+        write_text(path, text)
     return path
 
 
