@@ -51,6 +51,7 @@ class ModelConfig:
     dropout: float = 0.0              # dropout before the classification head
     max_params: int = 0               # refuse a model with more parameters (0 = no limit)
     init_from: str = ""               # RUN_ID[:best|last] or a .pt path: backbone weights to start from
+    requires_init_from: bool = False  # a fine-tuning recipe: refuse to start without init_from
     freeze_backbone_epochs: int = 0   # train only the head for this many epochs first
     backbone_lr_scale: float = 1.0    # backbone learning rate = lr * this
 
@@ -59,10 +60,14 @@ class ModelConfig:
 class DataConfig:
     input_size: int = 0               # resize on the device to this size (0 = the images' own size)
     val_fraction: float = 0.1
+    val_split: str = "fraction"       # fraction: hold out val_fraction of train | test: validate on the
+                                      # labelled test split and train on all of train (seeds 003/004)
     split_seed: int = 0
     mean: list[float] = field(default_factory=list)   # [] = measured on the training split
     std: list[float] = field(default_factory=list)
-    crop_padding: int = 4             # random crop after padding by this many pixels (0 = off)
+    crop_padding: int = 4             # random crop after padding by this many pixels (0 = off), at input_size
+    pad_mode: str = "reflect"         # the crop's padding: zeros (torchvision RandomCrop's) | reflect (airbench's)
+    random_resized_crop: float = 0.0  # RandomResizedCrop to input_size, area scale from this to 1 (0 = off)
     hflip: bool = True
     vflip: bool = False
     alternating_flip: bool = False    # with hflip: flip a fixed random half on even epochs, the rest on odd (airbench)
@@ -96,6 +101,7 @@ class ScheduleConfig:
     step_size: int = 30               # step: epochs between decays
     gamma: float = 0.1                # step: decay factor
     warmup_epochs: float = 0.0        # linear warm-up before the schedule
+    cycle_momentum: bool = True       # onecycle: momentum 0.95 -> 0.85 -> 0.95 against the lr (torch's OneCycleLR)
 
 
 @dataclass
@@ -107,6 +113,7 @@ class TrainConfig:
     label_smoothing: float = 0.0
     mixup_alpha: float = 0.0
     cutmix_alpha: float = 0.0
+    mix_prob: float = 1.0             # share of batches mixed (mixup/cutmix); seed 003's notebook: 0.5
     grad_clip: float = 0.0            # max gradient norm (0 = off)
     ema_decay: float = 0.0            # EMA of weights (0 = off)
     amp: str = "auto"                 # auto | none | bf16 | fp16
@@ -148,6 +155,8 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "schedule.name": ("none", "step", "cosine", "onecycle"),
     "data.policy": ("", "autoaugment-cifar10", "randaugment", "trivialaugment"),
     "data.tta": ("none", "flip", "flip-shift"),
+    "data.pad_mode": ("zeros", "reflect"),
+    "data.val_split": ("fraction", "test"),
     "train.amp": ("auto", "none", "bf16", "fp16"),
     "train.early_stopping_metric": ("val_acc", "val_loss"),
 }
@@ -161,6 +170,7 @@ _RANGES: dict[str, tuple[float, float, bool, bool]] = {
     "data.input_size": (0, 4096, True, True),
     "data.val_fraction": (0, 1, True, False),
     "data.crop_padding": (0, 64, True, True),
+    "data.random_resized_crop": (0, 1, True, True),
     "data.color_jitter": (0, 1, True, True),
     "data.affine_degrees": (0, 180, True, True),
     "data.perspective": (0, 1, True, True),
@@ -180,6 +190,7 @@ _RANGES: dict[str, tuple[float, float, bool, bool]] = {
     "train.label_smoothing": (0, 1, True, False),
     "train.mixup_alpha": (0, math.inf, True, False),
     "train.cutmix_alpha": (0, math.inf, True, False),
+    "train.mix_prob": (0, 1, True, True),
     "train.grad_clip": (0, math.inf, True, False),
     "train.ema_decay": (0, 1, True, False),
     "train.early_stopping_patience": (0, math.inf, True, False),

@@ -138,7 +138,27 @@ def _array_source(key: str, images: np.ndarray, labels: np.ndarray | None, extra
     return Source(key, len(images), lambda: iter([images]), _digest(images.tobytes(), extra), labels)
 
 
+def _val_on_test(ws: Any, run_id: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """A data.val_split = "test" run's validation images and labels: the labelled test split
+    (relabelled to the run's classes), checked against the recorded digest; None otherwise."""
+    cfg = run_config(ws, run_id)
+    split = cfg.get("split") if isinstance(cfg.get("split"), dict) else {}
+    if split.get("val_split") != "test":
+        return None
+    from kagglebench.train.build import labelled_test_as_val
+
+    images, labels, kept = labelled_test_as_val(ws, list(ws.train_data().classes),
+                                                list(_data_section(cfg).get("classes") or []))
+    recorded = split.get("val_indices_sha256")
+    if recorded and hashlib.sha256(kept.tobytes()).hexdigest() != recorded:
+        raise UserError(run_id, "the workspace's labelled test split changed since this run was trained")
+    return images, labels
+
+
 def _val(ws: Any, run_id: str) -> tuple[np.ndarray, np.ndarray]:
+    on_test = _val_on_test(ws, run_id)
+    if on_test is not None:
+        return on_test
     pos, labels = val_positions(ws, run_id)
     if len(pos) == 0:
         raise UserError(run_id, "the run has no validation split (data.val_fraction = 0)")
@@ -404,5 +424,6 @@ def labels(ws: Any, run_id: str, split: str, *, device: str | None = None, ood_s
 def ood_index(ws: Any, run_id: str, *, device: str | None = None, ood_samples: int | None = None
               ) -> list[tuple[str, int, int, int]]:
     """(corruption, severity, start, stop) row ranges of the OOD logits."""
-    n_val = len(val_positions(ws, run_id)[0])
+    on_test = _val_on_test(ws, run_id)
+    n_val = len(on_test[1]) if on_test is not None else len(val_positions(ws, run_id)[0])
     return ood.index(min(ood_samples or ood.default_samples(pick_device(device), n_val), n_val))

@@ -86,6 +86,32 @@ def _select_classes(ds: Any, wanted: list[str], train_idx: np.ndarray,
             list(wanted))
 
 
+def class_remap(all_classes: list[str], wanted: list[str]) -> np.ndarray | None:
+    """Old class index -> new index (-1 = dropped) for data.classes; None when all are kept."""
+    if not wanted:
+        return None
+    remap = np.full(len(all_classes), -1, dtype=np.int64)
+    remap[[list(all_classes).index(c) for c in wanted]] = np.arange(len(wanted))
+    return remap
+
+
+def labelled_test_as_val(ws: Any, classes: list[str], wanted: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """data.val_split = "test" (seeds 003/004 trained on all of train and validated on the test
+    split): (images, labels relabelled as the run's classes, kept positions in the test split)."""
+    test = ws.labelled_test()
+    if test is None or test.labels is None:
+        raise UserError("data.val_split=test", "this competition has no labelled test split to validate "
+                        "on; use data.val_split=fraction (hold out data.val_fraction of train)")
+    if test.classes and list(test.classes) != list(classes):
+        raise UserError("data.val_split=test", "the labelled test split's classes differ from train's")
+    labels = np.asarray(test.labels, dtype=np.int64)
+    remap = class_remap(classes, wanted)
+    if remap is not None:
+        labels = remap[labels]
+    kept = np.flatnonzero(labels >= 0).astype(np.int64)
+    return np.ascontiguousarray(np.asarray(test.images)[kept]), labels[kept], kept
+
+
 def load_data(ws: Any, recipe: Any, device: torch.device) -> SimpleNamespace:
     """The training and validation split as uint8 NHWC tensors on `device`, the classes, the
     normalization and input size the run uses, and a record of the split for config.json."""
@@ -93,7 +119,11 @@ def load_data(ws: Any, recipe: Any, device: torch.device) -> SimpleNamespace:
     ds = ws.train_data()
     if ds.labels is None:
         raise UserError(ds.path, "the training data has no labels")
-    train_idx, val_idx = ws.split(d.val_fraction, d.split_seed)
+    on_test = getattr(d, "val_split", "fraction") == "test"
+    if on_test:   # train on everything, validate on the labelled test split
+        train_idx, val_idx = np.arange(len(ds.labels)), np.zeros(0, np.int64)
+    else:
+        train_idx, val_idx = ws.split(d.val_fraction, d.split_seed)
     labels, train_idx, val_idx, classes = _select_classes(ds, list(d.classes), np.asarray(train_idx),
                                                           np.asarray(val_idx))
     if len(train_idx) == 0:
@@ -102,14 +132,19 @@ def load_data(ws: Any, recipe: Any, device: torch.device) -> SimpleNamespace:
     mean, std = (list(d.mean), list(d.std)) if d.mean and d.std else _channel_stats(train_np)
     size = d.input_size or int(train_np.shape[1])
     val_np = np.ascontiguousarray(ds.images[val_idx]) if len(val_idx) else None
-    split = {"val_fraction": d.val_fraction, "seed": d.split_seed, "n_train": len(train_idx),
-             "n_val": len(val_idx),
+    val_labels = labels[val_idx]
+    split = {"val_split": "fraction", "val_fraction": d.val_fraction, "seed": d.split_seed,
+             "n_train": len(train_idx), "n_val": len(val_idx),
              "val_indices_sha256": hashlib.sha256(np.asarray(val_idx, dtype=np.int64).tobytes()).hexdigest()}
+    if on_test:
+        val_np, val_labels, kept = labelled_test_as_val(ws, list(ds.classes), list(d.classes))
+        split = {"val_split": "test", "seed": d.split_seed, "n_train": len(train_idx), "n_val": len(kept),
+                 "val_indices_sha256": hashlib.sha256(kept.tobytes()).hexdigest()}
     return SimpleNamespace(
         train_x=torch.from_numpy(train_np).to(device),
         train_y=torch.from_numpy(labels[train_idx].astype(np.int64)).to(device),
         val_x=torch.from_numpy(val_np).to(device) if val_np is not None else None,
-        val_y=torch.from_numpy(labels[val_idx].astype(np.int64)).to(device) if val_np is not None else None,
+        val_y=torch.from_numpy(val_labels.astype(np.int64)).to(device) if val_np is not None else None,
         classes=classes, mean=mean, std=std, size=size, split=split, source=str(ds.path))
 
 

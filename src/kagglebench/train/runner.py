@@ -151,7 +151,7 @@ def _make_pipeline(recipe: Any, data: SimpleNamespace, info: Any) -> Any:
                          seed=t.seed, crop_padding=d.crop_padding, hflip=d.hflip, vflip=d.vflip,
                          mean=data.mean, std=data.std, size=data.size, augment=create_augment(d),
                          channels_last=t.channels_last, rank=info.rank, world_size=info.world_size,
-                         alternating_flip=d.alternating_flip)
+                         alternating_flip=d.alternating_flip, pad_mode=d.pad_mode)
     if len(pipe) == 0:
         raise UserError(f"batch_size={t.batch_size}", f"larger than the training split "
                         f"({data.split['n_train']} images) with train.drop_last: lower batch_size")
@@ -207,6 +207,10 @@ def train_run(ws: Any, recipe: Any = None, *, name: str | None = None, run_id: s
             if recipe.data.alternating_flip and not recipe.data.hflip:
                 raise UserError("data.alternating_flip", "chooses how horizontal flips are drawn, so it "
                                 "needs data.hflip = true (or set data.alternating_flip = false)")
+            if recipe.model.requires_init_from and not recipe.model.init_from:
+                raise UserError("model.init_from", f"recipe {recipe.name} fine-tunes a trained network: set "
+                                "model.init_from=RUN_ID (or a .pt file) to start from its weights, or "
+                                "model.requires_init_from=false to train from scratch on purpose")
         info = dist.setup(recipe.train.device)
         device = torch.device(info.device) if info.distributed else build.pick_device(recipe.train.device)
         build.seed_everything(recipe.train.seed + info.rank, recipe.train.deterministic)
