@@ -103,3 +103,42 @@ def test_the_trainer_cycles_momentum_as_torchs_onecycle(small_ws: Path):
     got = ckpt["optimizer"]["param_groups"][0]["momentum"]
     assert got == pytest.approx(momentum_at(6, schedule=recipe.schedule, total_steps=total))
     assert got != 0.9 and 0.85 <= got <= 0.95     # not the recipe's fixed 0.9
+
+
+def test_reproduction_table_outside_a_workspace_says_not_measured_here(tmp_path: Path):
+    r = subprocess.run([sys.executable, "-m", "kagglebench", "recipes", "--table", "--json"], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=120, check=False,
+                       env={**__import__("os").environ, "KAGGLEBENCH_WORKSPACE": ""})
+    assert r.returncode == 0, r.stderr
+    rows = {row["recipe"]: row for row in json.loads(r.stdout)}
+    assert set(rows) == set(SEED_RECIPES)
+    assert rows["se-resnet-5m"]["report_acc"] == "93.67% test" and rows["se-resnet-5m"]["report_params"] == 4_697_742
+    assert rows["resnet50-imagenet"]["report_kaggle"] == "~46%" and rows["resnet152-imagenet"]["report_kaggle"] == "~48%"
+    assert all(row["measured_real"] == "not measured here" for row in rows.values())
+    text = subprocess.run([sys.executable, "-m", "kagglebench", "recipes", "--table"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120, check=False,
+                          env={**__import__("os").environ, "KAGGLEBENCH_WORKSPACE": ""}).stdout
+    assert text.splitlines()[0].split()[:4] == ["SEED", "RECIPE", "DATA", "REPORT"]
+    assert "convnet96-stl10" in text and "89.55% test" in text
+
+
+def test_reproduction_table_shows_the_workspaces_own_finished_run(tmp_path: Path):
+    """In a workspace holding a seed's data (here a small CIFAR-100 folder, seed 004's), the
+    table shows the best finished run of that seed's recipe as measured on real data."""
+    import numpy as np
+
+    from kagglebench.data import writers
+    from kagglebench.reproduction import table_rows
+    from kagglebench.workspace import init_workspace
+
+    rng = np.random.default_rng(0)
+    def split(n):
+        return rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8), np.arange(n) % 100, np.arange(n) % 20
+    data = writers.write_cifar100(tmp_path / "cifar-100-python", split(64), split(20),
+                                  [f"c{i}" for i in range(100)], [f"s{i}" for i in range(20)])
+    ws = init_workspace(tmp_path / "ws", "cifar100", data=str(data))
+    res = train_run(ws, load_recipe("twolayer-mlp", ["epochs=1", "batch_size=16"]))
+    assert res["status"] == "finished"
+    rows = {row["recipe"]: row for row in table_rows(ws)}
+    assert rows["twolayer-mlp"]["measured_real"] == f"{res['best_val_acc']:.2%} val (run {res['id']})"
+    assert rows["se-resnet-5m"]["measured_real"] == "not measured here"   # CIFAR-10's, not this data
