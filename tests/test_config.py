@@ -138,5 +138,5 @@ def test_every_builtin_recipe_has_a_description_and_a_seed_comment():
     for name, desc in list_recipes():
         assert desc and "\n" not in desc, name
         first = builtin_recipe_path(name).read_text().splitlines()[0]
-        if name not in ("demo-cnn", "fast"):
+        if name not in ("demo-cnn", "fast", "ds542-robust"):   # ds542-robust follows a paper, not a seed
             assert first.startswith("# Seed 00"), name

@@ -128,6 +128,9 @@ class TrainConfig:
     swa_start_epoch: int = 0          # 0 = from 75% of the epochs
     swa_lr: float = 0.0               # 0 = a tenth of optim.lr
     drop_last: bool = True
+    augmix: bool = False              # AugMix views of every training image (train/augmix.py)
+    jsd_weight: float = 12.0          # with augmix: JSD consistency weight, clean + 2 views (0 = one view, no JSD)
+    augmix_severity: int = 3          # AugMix operation strength, 1-10 (the original's default 3)
 
 
 @dataclass
@@ -198,6 +201,8 @@ _RANGES: dict[str, tuple[float, float, bool, bool]] = {
     "train.checkpoint_every_steps": (0, math.inf, True, False),
     "train.swa_start_epoch": (0, math.inf, True, False),
     "train.swa_lr": (0, math.inf, True, False),
+    "train.jsd_weight": (0, math.inf, True, False),
+    "train.augmix_severity": (1, 10, True, True),
 }
 
 

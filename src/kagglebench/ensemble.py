@@ -44,10 +44,11 @@ class Ensemble:
     ood_acc: float | None = None
     error_correlation: list[list[float | None]] = field(default_factory=list)
     out: str | None = None
+    ood_ci: list[float] | None = None     # 95% interval of ood_acc over the base images
 
     def to_json(self) -> dict[str, Any]:
         return {"members": [asdict(m) for m in self.members], "method": self.method,
-                "val_acc": self.val_acc, "ood_acc": self.ood_acc,
+                "val_acc": self.val_acc, "ood_acc": self.ood_acc, "ood_ci": self.ood_ci,
                 "error_correlation": self.error_correlation, "out": self.out}
 
 
@@ -233,7 +234,13 @@ def _add_ood(ws: Any, ens: Ensemble) -> None:
         return
     for m, p in zip(ens.members, probs):
         m.ood_acc = accuracy(p, y)
-    ens.ood_acc = accuracy(combine(probs, [m.weight for m in ens.members]), y)
+    combined = combine(probs, [m.weight for m in ens.members])
+    ens.ood_acc = accuracy(combined, y)
+    from kagglebench.evaluate import intervals, ood
+
+    blocks = len(ood.suite())      # the rows are blocks of the same base images (evaluate/ood.py)
+    if len(y) % blocks == 0:
+        ens.ood_ci = list(intervals.accuracy_ci(combined.argmax(axis=1) == y, blocks=blocks))
 
 
 def val_correct(ws: Any, ens: Ensemble) -> np.ndarray:

@@ -72,14 +72,15 @@ def run(args: argparse.Namespace) -> int:
         _say(f"evaluating {result['id']} with the local out-of-distribution estimate")
         ev = evaluate_run(ws, result["id"], with_ood=True, ood_samples=OOD_SAMPLES)
         report = write_report(ws, result["id"])
-        rows.append((result["id"], ev["val_acc"], ev["ood_acc"], report["report"]))
+        rows.append((result["id"], (ev["val_acc"], ev["val_ci"]), (ev["ood_acc"], ev["ood_ci"]), report["report"]))
 
     _say("ensembling the top three runs")
     ens = from_request(ws, top=3)
     _say("writing and dry-running the submission")
     sub = submit(ws, message="kagglebench demo: top-3 ensemble", ensemble="top3", dry_run=True)
 
-    print("\n" + _table(rows, ens, sub))
+    hidden = hidden_score(sub["file"], ws.answer_key())
+    print("\n" + _table(rows, ens, sub, hidden))
     print(f"\nsubmission CSV: {sub['file']}")
     print("next: `kagglebench runs`, `kagglebench gui`, or open a run's report.md above")
     return 0
@@ -92,12 +93,59 @@ def _describe(ws) -> str:
             f"(profile {ws.profile.name})")
 
 
-def _table(rows: list[tuple], ens, sub: dict) -> str:
-    lines = [f"{'':24} {'validation':>10} {'local OOD':>10}  report"]
+def _est(pair: tuple) -> str:
+    """`61.2% [57.0, 65.3]`: an accuracy and its 95% interval."""
+    from kagglebench.evaluate.intervals import fmt_ci
+
+    acc, ci = pair
+    return f"{_pct(acc)} {fmt_ci(ci)}" if acc is not None else "-"
+
+
+def hidden_score(csv_path: str, key: str | None) -> tuple[float, list[float], int] | None:
+    """(score, 95% interval, base images) of the submission on the demo's hidden answer key, the
+    interval a bootstrap over the hidden set's base images (ids distortionNN_S_I share image I)."""
+    import csv
+
+    import numpy as np
+
+    from kagglebench.evaluate.intervals import bootstrap_ci
+
+    if not key or not Path(key).exists():
+        return None
+    with open(key, newline="") as f:
+        truth = {r[0]: r[1].strip() for i, r in enumerate(csv.reader(f)) if i and len(r) >= 2}
+    per_image: dict[str, list[bool]] = {}
+    with open(csv_path, newline="", encoding="utf-8-sig") as f:
+        for i, r in enumerate(csv.reader(f)):
+            if i and len(r) >= 2 and r[0] in truth:
+                per_image.setdefault(r[0].rsplit("_", 1)[-1], []).append(truth[r[0]] == r[1].strip())
+    if not per_image:
+        return None
+    means = np.array([np.mean(v) for v in per_image.values()])
+    score = float(np.mean([x for v in per_image.values() for x in v]))
+    return score, list(bootstrap_ci(means)), len(means)
+
+
+def _table(rows: list[tuple], ens, sub: dict, hidden: tuple | None = None) -> str:
+    w = 22
+    lines = [f"{'':24} {'validation':>{w}} {'local OOD estimate':>{w}}  report",
+             f"{'':24} {'(95% interval)':>{w}} {'(95% interval)':>{w}}"]
     for rid, val, ood, report in rows:
-        lines.append(f"{rid:24} {_pct(val):>10} {_pct(ood):>10}  {report}")
+        lines.append(f"{rid:24} {_est(val):>{w}} {_est(ood):>{w}}  {report}")
     members = ", ".join(m.run for m in ens.members)
-    lines.append(f"{'ensemble (top 3)':24} {_pct(ens.val_acc):>10} {_pct(ens.ood_acc):>10}  members: {members}")
-    lines.append(f"{'dry-run submission':24} {_pct(sub['local_score']):>10} {'':>10}  "
-                 "scored on the hidden demo answer key (the stand-in for Kaggle's leaderboard)")
+    lines.append(f"{'ensemble (top 3)':24} {_pct(ens.val_acc):>{w}} {_est((ens.ood_acc, ens.ood_ci)):>{w}}  "
+                 f"members: {members}")
+    if hidden is None:
+        lines.append(f"{'dry-run submission':24} {_pct(sub['local_score']):>{w}}")
+        return "\n".join(lines)
+    score, ci, n = hidden
+    lines.append(f"{'dry-run submission':24} {'':>{w}} {_est((score, ci)):>{w}}  scored on the hidden answer key "
+                 f"({n} base images x 95; the stand-in for Kaggle's leaderboard)")
+    lo, hi = ens.ood_ci or (None, None)
+    if lo is not None:
+        inside = lo <= score <= hi
+        lines.append(f"the dry-run score {'falls inside' if inside else 'falls OUTSIDE'} the ensemble's local OOD "
+                     f"interval [{lo:.1%}, {hi:.1%}]" + ("" if inside else
+                     f": both are estimates from a few hundred base images, and the hidden score's own "
+                     f"interval is {_est((score, ci))}; see README.md, 'A tour'"))
     return "\n".join(lines)

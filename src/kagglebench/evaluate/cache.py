@@ -9,7 +9,8 @@ data. TTA modes are weighted means of views (evaluate/tta.py), so `flip` reuses 
 
 Splits: `val` (the run's own validation split), `labelled_test` (the profile's labelled test
 set, where it has one), `test` (the submission test set, in submission order) and `ood`
-(the corruption suite over a seeded subset of `val`, see evaluate/ood.py).
+(the corruption suite over a seeded subset of `val`, see evaluate/ood.py); `ood_test` is the
+same suite over a subset of `labelled_test` (`eval --split test`).
 
 Every input goes through the run's own test transform (mean, std and input size recorded
 with the run, applied by `pipeline.prepare_eval`): there is no other way into the model.
@@ -32,7 +33,7 @@ import numpy as np
 from kagglebench.errors import UserError
 from kagglebench.evaluate import ood, tta
 
-SPLITS = ("val", "labelled_test", "test", "ood")
+SPLITS = ("val", "labelled_test", "test", "ood", "ood_test")
 _VERSION = b"kagglebench-logits-1"
 
 
@@ -165,6 +166,18 @@ def _val(ws: Any, run_id: str) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(ws.train_data().images[pos]), labels
 
 
+def _labelled_test(ws: Any, run_id: str) -> tuple[np.ndarray, np.ndarray]:
+    ds = ws.labelled_test()
+    if ds is None or ds.labels is None:
+        raise UserError(run_id, "this competition's profile has no labelled test split")
+    images, labels = np.asarray(ds.images), np.asarray(ds.labels, dtype=np.int64)
+    remap = _class_remap(ws, run_config(ws, run_id))
+    if remap is not None:
+        keep = remap[labels] >= 0
+        images, labels = images[keep], remap[labels[keep]]
+    return images, labels
+
+
 def chunks_digest(chunks: Iterable[tuple[Sequence[str], np.ndarray]]) -> tuple[str, int]:
     """(digest, images) of a test set streamed as (ids, images) chunks: the ids and every 61st
     image, which catches a changed or reordered test set while hashing ~2% of the pixels."""
@@ -227,24 +240,17 @@ def make_source(ws: Any, run_id: str, split: str, *, device: str = "cpu",
     if split == "val":
         return _array_source("val", *_val(ws, run_id))
     if split == "labelled_test":
-        ds = ws.labelled_test()
-        if ds is None or ds.labels is None:
-            raise UserError(run_id, "this competition's profile has no labelled test split")
-        images, labels = np.asarray(ds.images), np.asarray(ds.labels, dtype=np.int64)
-        remap = _class_remap(ws, run_config(ws, run_id))
-        if remap is not None:
-            keep = remap[labels] >= 0
-            images, labels = images[keep], remap[labels[keep]]
-        return _array_source("labelled_test", images, labels)
+        return _array_source("labelled_test", *_labelled_test(ws, run_id))
     if split == "test":
         return _test_source(ws)
-    if split == "ood":
-        images, labels = _val(ws, run_id)
+    if split in ("ood", "ood_test"):
+        images, labels = _val(ws, run_id) if split == "ood" else _labelled_test(ws, run_id)
         n = ood_samples or ood.default_samples(device, len(images))
         sub = ood.subset(len(images), n, ood_seed)
         images = np.ascontiguousarray(images[sub])
         blocks = len(ood.suite())
-        return Source(f"ood-n{len(sub)}-s{ood_seed}", len(sub) * blocks,
+        key = "ood" if split == "ood" else "ood-test"
+        return Source(f"{key}-n{len(sub)}-s{ood_seed}", len(sub) * blocks,
                       lambda: _grouped((b for _, _, b in ood.blocks(images, ood_seed, device)), 512),
                       # random draws may differ between devices: the device kind is an input too
                       _digest(images.tobytes(), ood.suite_fingerprint(), str(ood.suite()), str(ood_seed),

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from kagglebench.train import augmix
 from kagglebench.train.mixing import mix_batch, soft_cross_entropy
 from kagglebench.train.optim import lr_at, momentum_at, set_lr, set_momentum
 
@@ -101,11 +102,17 @@ def train_step(parts: Parts, x: torch.Tensor, y: torch.Tensor, recipe: Any,
                num_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
     """One optimizer step; returns (loss, number correct) as tensors, without syncing."""
     t = recipe.train
-    inputs, target = mix_batch(x, y, num_classes, mixup_alpha=t.mixup_alpha, cutmix_alpha=t.cutmix_alpha,
-                               prob=t.mix_prob)
-    with parts.autocast():
-        logits = parts.model(inputs)
-    loss = soft_cross_entropy(logits, target, t.label_smoothing)
+    if x.shape[0] == augmix.VIEWS_WITH_JSD * y.shape[0]:
+        # AugMix + JSD: clean and two augmented views of each image, in one forward pass
+        with parts.autocast():
+            logits_all = parts.model(x)
+        loss, logits = augmix.jsd_loss(logits_all, y, t.jsd_weight, t.label_smoothing)
+    else:
+        inputs, target = mix_batch(x, y, num_classes, mixup_alpha=t.mixup_alpha, cutmix_alpha=t.cutmix_alpha,
+                                   prob=t.mix_prob)
+        with parts.autocast():
+            logits = parts.model(inputs)
+        loss = soft_cross_entropy(logits, target, t.label_smoothing)
     parts.optimizer.zero_grad(set_to_none=True)
     if parts.scaler is not None:
         parts.scaler.scale(loss).backward()

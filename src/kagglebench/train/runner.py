@@ -145,11 +145,12 @@ def _make_parts(ws: Any, recipe: Any, data: SimpleNamespace, device: torch.devic
 def _make_pipeline(recipe: Any, data: SimpleNamespace, info: Any) -> Any:
     from kagglebench.data.pipeline import BatchPipeline
     from kagglebench.train.augment import create_augment
+    from kagglebench.train.augmix import with_augmix
 
     d, t = recipe.data, recipe.train
     pipe = BatchPipeline(data.train_x, data.train_y, t.batch_size, shuffle=True, drop_last=t.drop_last,
                          seed=t.seed, crop_padding=d.crop_padding, hflip=d.hflip, vflip=d.vflip,
-                         mean=data.mean, std=data.std, size=data.size, augment=create_augment(d),
+                         mean=data.mean, std=data.std, size=data.size, augment=with_augmix(create_augment(d), recipe),
                          channels_last=t.channels_last, rank=info.rank, world_size=info.world_size,
                          alternating_flip=d.alternating_flip, pad_mode=d.pad_mode)
     if len(pipe) == 0:
