@@ -73,10 +73,11 @@ def main(argv: list[str] | None = None) -> int:
             if res["status"] != "finished" or res["best_val_acc"] is None:
                 continue
             doc["runs"][name] = {"val_acc": res["best_val_acc"], "epochs": res["epochs"],
-                                 "seconds": round(seconds, 1), "overrides": [o if not o.startswith("model.init_from") else "model.init_from=<the convnet96 demo run>"
-                                               for o in over],
+                                 "seconds": round(seconds, 1), "overrides": [
+                                     o if not o.startswith("model.init_from") else
+                                     "model.init_from=<the convnet96 demo run>" for o in over],
                                  "measured": time.strftime("%Y-%m-%d")}
-    path.write_text(json.dumps(doc, indent=2) + "\n")
+            path.write_text(json.dumps(doc, indent=2) + "\n")   # after each recipe: a long run can stop
     print(f"wrote {path}")
     return 0
 
