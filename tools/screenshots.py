@@ -87,15 +87,25 @@ def train_and_eval(ws: Path, name: str, overrides: list[str]) -> str:
     return rid
 
 
+def label(ws: Path, run_id: str, tags: list[str], note: str) -> None:
+    """Tags and a note, as a user writes them in the Runs tab."""
+    from kagglebench.store import Store
+    with Store(ws / "kagglebench.db") as s:
+        s.set_tags(run_id, tags)
+        s.set_note(run_id, note)
+
+
 def submit_history(ws: Path, kd) -> None:
     """Train, evaluate and submit as a user would, sync the scores, then train the next candidate."""
     weak, strong = (train_and_eval(ws, name, overrides) for name, overrides in SUBMITTED)
+    label(ws, weak, ["baseline"], "2 epochs: quick check that the pipeline works")
+    label(ws, strong, ["submitted"], "5 epochs, seed 1")
     if kd is not None:
         kb(ws, "submit", "--run", weak, "-m", "demo-cnn, 2 epochs")
         kb(ws, "submit", "--run", strong, "-m", "demo-cnn, 5 epochs, seed 1")
         kb(ws, "submit", "--ensemble", "top2", "-m", "top-2 ensemble: 2 + 5 epochs")
         kb(ws, "submissions", "--sync")
-    train_and_eval(ws, *CANDIDATE)
+    label(ws, train_and_eval(ws, *CANDIDATE), ["candidate"], "same recipe, seed 2: is seed noise bigger than the gain?")
 
 
 def start_live(ws: Path) -> subprocess.Popen:
@@ -173,7 +183,16 @@ def shoot(ws: Path, out: Path, display: str) -> None:
     done = sorted((r for r in runs if r["status"] == "finished"), key=lambda r: -(r["best_val_acc"] or 0))
     w.runs_tab.select_ids(set(live[:1]))
     w.runs_tab._on_selection()
-    w.curves_tab.show_runs(live + [r["id"] for r in done[:1]])  # two runs keep the legends readable
+    # Three runs that differ (epochs, seed, model), smoothed as TensorBoard would, step axis,
+    # and the hover readout as if the pointer rested two thirds along the x axis.
+    c = w.curves_tab
+    c.show_runs(live + [r["id"] for r in done[:2]], add=False)
+    c.x_axis.setCurrentText("step")
+    c.smoothing.setValue(60)
+    pump(3)
+    steps = [c.traces[k].x["step"].values for k in c.traces if k[1] == "train_loss" and len(c.traces[k])]
+    if steps:
+        c.set_hover_x(0.66 * max(float(s[-1]) for s in steps))
     # The Submit tab as a user leaves it after "Estimate ensemble" and "Check (dry run)".
     sub = w.submit_tab
     sub.ensemble.setChecked(True)

@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from kagglebench_gui.labels import fmt_pct
 from kagglebench_gui.workers import TaskPool, run_cli
 
 SUB_COLUMNS = ["When", "Message", "Status", "Public", "Private", "Local val", "Local OOD", "Members", "CSV"]
@@ -67,11 +68,13 @@ def _item(text: str, sort_key: float | str | None = None) -> QTableWidgetItem:
 
 
 def _score(v: float | None) -> str:
-    return "—" if v is None else f"{v:.4f}"
+    """Scores and estimates in the same format as the Runs tab's accuracies."""
+    return fmt_pct(v)
 
 
 class LeaderboardTab(QWidget):
     sync_finished = Signal(str)  # a line for the status bar
+    sync_failed = Signal(str)    # the whole error, for the window's banner
 
     def __init__(self, tasks: TaskPool, ws_root: Path) -> None:
         super().__init__()
@@ -140,7 +143,11 @@ class LeaderboardTab(QWidget):
             run_cli(root, ["leaderboard", "--sync", "--json"])
             return f"synced with Kaggle: {len(subs)} submissions"
 
-        self.tasks.submit(work, self._sync_done, lambda m: self._sync_done(f"sync failed: {m}"))
+        self.tasks.submit(work, self._sync_done, self._sync_error)
+
+    def _sync_error(self, msg: str) -> None:
+        self._sync_done("sync with Kaggle failed (details above the tabs)")
+        self.sync_failed.emit(f"Sync with Kaggle failed: {msg}")
 
     def _sync_done(self, msg: str) -> None:
         self.sync_button.setEnabled(True)
@@ -181,7 +188,7 @@ class LeaderboardTab(QWidget):
         scored = [s for s in self.submissions if s.get("public_score") is not None]
         best = max((s["public_score"] for s in scored), default=None)
         self.summary.setText(f"{len(self.submissions)} submissions, {len(scored)} scored"
-                             + (f", best public score {best:.4f}" if best is not None else "")
+                             + (f", best public score {fmt_pct(best)}" if best is not None else "")
                              + (f" · my rank {self.snapshot['my_rank']}" if self.snapshot and
                                 self.snapshot.get("my_rank") else ""))
 

@@ -13,22 +13,53 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings, QTimer, QUrl, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QKeySequence
-from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QTabWidget
+from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QTabWidget, QVBoxLayout, QWidget
 
 from kagglebench.errors import UserError
 from kagglebench.store import Store
 from kagglebench_gui import icons
+from kagglebench_gui.banner import Banner
 from kagglebench_gui.curves import CurvesTab
+from kagglebench_gui.evaljobs import EvalQueue
 from kagglebench_gui.leaderboard import LeaderboardTab
-from kagglebench_gui.newrun import NewRunDialog
+from kagglebench_gui.newrun import NewRunDialog, duplicate_values
 from kagglebench_gui.procs import ProcessManager, stop_run
-from kagglebench_gui.runs import RunsTab
+from kagglebench_gui.runs import ConfigDiffDialog, RunsTab
 from kagglebench_gui.submit import SubmitTab
+from kagglebench_gui.sweepdialog import SweepDialog
 from kagglebench_gui.system import SystemTab
 from kagglebench_gui.workers import PollerThread, StorePoller, TaskPool, run_cli
-from kagglebench_gui.wsinfo import WorkspaceInfo
+from kagglebench_gui.wsinfo import WorkspaceInfo, read_normalization, suggested_recipe
 
 TAB_NAMES = ["Runs", "Live curves", "System", "Leaderboard", "Submit"]
+
+
+def about_text() -> str:
+    from kagglebench import __version__
+    return (f"<b>kagglebench {__version__}</b><br>Train, evaluate, ensemble and submit image classifiers "
+            "for Kaggle competitions.<br><br>Closing this window leaves runs training; the next start "
+            "finds them again.<br><br>Help ▸ README (F1) explains every tab and command.")
+
+
+def readme_text() -> str:
+    """The README: the source tree's README.md, else the one packed in the installed metadata."""
+    import kagglebench
+    path = Path(kagglebench.__file__).resolve().parents[2] / "README.md"
+    if path.is_file():
+        return path.read_text(encoding="utf-8")
+    from importlib.metadata import PackageNotFoundError, metadata
+    try:
+        return metadata("kagglebench").get_payload() or ""
+    except PackageNotFoundError:
+        return ""
+
+
+def save_labels(ws: WorkspaceInfo, run_id: str, tags: list[str], note: str) -> str:
+    """Store a run's tags and note (on the task pool)."""
+    with Store(ws.db_path) as store:
+        store.set_tags(run_id, tags)
+        store.set_note(run_id, note)
+    return f"saved the tags and note of {run_id}"
 
 
 def delete_run_files(ws: WorkspaceInfo, run: dict) -> str:
@@ -65,7 +96,16 @@ class MainWindow(QMainWindow):
                                              self.leaderboard_tab, self.submit_tab],
                                  ["runs", "curves", "system", "leaderboard", "submit"]):
             self.tabs.addTab(tab, icons.icon(ic), name)
-        self.setCentralWidget(self.tabs)
+        self.banner = Banner()
+        central = QWidget()
+        cl = QVBoxLayout(central)
+        cl.setContentsMargins(0, 0, 0, 0)
+        cl.setSpacing(0)
+        cl.addWidget(self.banner)
+        cl.addWidget(self.tabs, 1)
+        self.setCentralWidget(central)
+        self.evals = EvalQueue(ws.root, self)
+        self.runs: list[dict] = []
         self.ws_label = QLabel(str(ws.root) + (f" · {ws.competition}" if ws.competition else ""))
         self.statusBar().addPermanentWidget(self.ws_label)
         self._closed = False
@@ -82,6 +122,7 @@ class MainWindow(QMainWindow):
         p = self.poller
         p.runs_changed.connect(self._on_runs)
         p.metrics.connect(self.curves_tab.add_metrics)
+        p.overview.connect(self.curves_tab.add_overview)
         p.samples.connect(self.system_tab.add_samples)
         p.system.connect(self.system_tab.add_system)
         p.submissions_changed.connect(self.leaderboard_tab.set_submissions)
@@ -89,11 +130,22 @@ class MainWindow(QMainWindow):
         p.error.connect(self.show_error)
         self.curves_tab.watched_changed.connect(self.poller.watch)
         self.runs_tab.selection_changed.connect(self._on_selection)
-        self.runs_tab.table.doubleClicked.connect(lambda _i: self.tabs.setCurrentWidget(self.curves_tab))
+        self.runs_tab.table.doubleClicked.connect(self._plot_selected)
+        self.runs_tab.labels_edited.connect(self.save_labels)
+        self.runs_tab.train_suggested.clicked.connect(self.train_suggested)
         self.leaderboard_tab.sync_finished.connect(self.show_message)
+        self.leaderboard_tab.sync_failed.connect(self.show_error)
         self.submit_tab.submitted.connect(self.show_message)
+        self.submit_tab.failed.connect(self.show_error)
+        self.submit_tab.evaluate_requested.connect(self.evaluate_runs)
+        self.evals.progress.connect(self.show_message)
+        self.evals.finished.connect(self._eval_done)
+        self.evals.failed.connect(self.show_error)
 
     def _on_runs(self, runs: list[dict]) -> None:
+        for r in runs:  # an interval from an evaluation made in this session, until the store has one
+            if r.get("ood_ci") is None and r["id"] in self.evals.intervals:
+                r["ood_ci"] = self.evals.intervals[r["id"]]
         self.runs = runs
         self.runs_tab.set_runs(runs)
         self.curves_tab.set_runs(runs)
@@ -102,7 +154,7 @@ class MainWindow(QMainWindow):
         self._update_actions()
 
     def _on_selection(self, ids: list[str]) -> None:
-        self.curves_tab.show_runs(ids)
+        # Selecting rows never changes which runs are plotted; double-click (or Plot) adds them.
         if len(ids) == 1:
             self.system_tab.select_run(ids[0])
         self._update_actions()
@@ -142,17 +194,29 @@ class MainWindow(QMainWindow):
         r.addSeparator()
         self.act_folder = self._action(r, "Open run folder", self.open_folder, "Ctrl+Shift+F", "folder")
         self.act_report = self._action(r, "Show report", self.show_report, "Ctrl+Shift+R", "report")
+        self.act_plot = self._action(r, "Plot in Live curves", self._plot_selected, "Ctrl+P", "curves",
+                                     "Add the selected runs to the plots")
+        self.act_diff = self._action(r, "Compare settings…", self.compare_selected, "Ctrl+Shift+D",
+                                     tip="The settings of two selected runs side by side")
+        r.addSeparator()
+        self.act_eval = self._action(r, "Evaluate (OOD)", self.evaluate_selected, "Ctrl+Shift+E",
+                                     tip="The local out-of-distribution estimate of the selected runs")
+        self.act_eval_all = self._action(r, "Evaluate all finished runs without an estimate",
+                                         self.evaluate_missing)
+        self.act_sweep = self._action(r, "Start a sweep…", self.start_sweep, "Ctrl+Shift+N",
+                                      tip="Train every combination of a few settings")
         v = mb.addMenu("&View")
         for i, name in enumerate(TAB_NAMES):
             self._action(v, name, lambda i=i: self.tabs.setCurrentIndex(i), f"Ctrl+{i + 1}")
         v.addSeparator()
         self._action(v, "Filter runs", self._focus_filter, QKeySequence.Find)
-        self._action(v, "Toggle x axis (epoch / step)", self._toggle_x, "Ctrl+E")
+        self._action(v, "Next x axis (step / epoch / wall time / relative time)", self._toggle_x, "Ctrl+E")
         k = mb.addMenu("&Kaggle")
         self._action(k, "Sync submissions and leaderboard", self.leaderboard_tab.sync, "F5", "sync")
         self._action(k, "Submit…", lambda: self.tabs.setCurrentWidget(self.submit_tab), "Ctrl+Shift+S", "submit")
         h = mb.addMenu("&Help")
         self._action(h, "About kagglebench", self._about)
+        self._action(h, "README", self.show_readme, QKeySequence.HelpContents)
         tb = self.addToolBar("Runs")
         tb.setObjectName("runs-toolbar")
         for a in (self.act_new, self.act_stop, self.act_resume, self.act_dup, self.act_delete,
@@ -169,30 +233,92 @@ class MainWindow(QMainWindow):
         self.act_delete.setEnabled(bool(sel) and not running)
         self.act_folder.setEnabled(len(sel) == 1)
         self.act_report.setEnabled(len(sel) == 1)
+        self.act_plot.setEnabled(bool(sel))
+        self.act_diff.setEnabled(len(sel) == 2)
+        self.act_eval.setEnabled(any(r["status"] != "running" for r in sel))
 
     # -- status ------------------------------------------------------------------------
     def show_message(self, msg: str) -> None:
         self.statusBar().showMessage(msg, 15000)
 
     def show_error(self, msg: str) -> None:
-        self.statusBar().showMessage(f"⚠ {msg}", 30000)
+        """The whole message in a banner that stays until dismissed."""
+        self.banner.show_error(msg)
 
     def _focus_filter(self) -> None:
         self.tabs.setCurrentWidget(self.runs_tab)
         self.runs_tab.filter.setFocus()
 
     def _toggle_x(self) -> None:
-        c = self.curves_tab.x_axis
-        c.setCurrentIndex(1 - c.currentIndex())
+        self.curves_tab.cycle_x()
 
     def _about(self) -> None:
-        QMessageBox.about(self, "kagglebench", "kagglebench: train, evaluate, ensemble and submit image "
-                          "classifiers for Kaggle competitions.\n\nClosing this window leaves runs training; "
-                          "the next start finds them again.")
+        QMessageBox.about(self, "About kagglebench", about_text())
+
+    def show_readme(self) -> None:
+        from PySide6.QtWidgets import QDialog, QTextBrowser
+        dlg = QDialog(self)
+        dlg.setWindowTitle("kagglebench README")
+        dlg.resize(900, 700)
+        view = QTextBrowser()
+        view.setOpenExternalLinks(True)
+        view.setMarkdown(readme_text() or "The README is not installed with this copy of kagglebench.")
+        QVBoxLayout(dlg).addWidget(view)
+        self._readme = dlg
+        dlg.show()
+
+    def _plot_selected(self, *_: object) -> None:
+        ids = self.runs_tab.selected_ids()
+        if ids:
+            self.curves_tab.show_runs(ids, add=True)
+            self.tabs.setCurrentWidget(self.curves_tab)
+
+    def save_labels(self, run_id: str, tags: list[str], note: str) -> None:
+        self.tasks.submit(lambda: save_labels(self.ws, run_id, tags, note), self.show_message, self.show_error)
+
+    def compare_selected(self) -> None:
+        runs = self.runs_tab.selected_runs()
+        if len(runs) == 2:
+            self._diff = ConfigDiffDialog(runs[0], runs[1], self)
+            self._diff.show()
+
+    def train_suggested(self) -> None:
+        """The empty workspace's button: train the recipe this workspace suggests."""
+        recipe = suggested_recipe(self.ws)
+        self.launch(self.procs.train_command(recipe, []), recipe)
+
+    def evaluate_selected(self) -> None:
+        self.evaluate_runs([r["id"] for r in self.runs_tab.selected_runs() if r["status"] != "running"])
+
+    def evaluate_missing(self) -> None:
+        ids = [r["id"] for r in self.runs if r["status"] == "finished" and r.get("ood_acc") is None]
+        if not ids:
+            self.show_message("every finished run already has an OOD estimate")
+        self.evaluate_runs(ids)
+
+    def evaluate_runs(self, ids: list[str]) -> None:
+        for rid in ids:
+            self.evals.add(rid)
+
+    def _eval_done(self, run_id: str, result: dict) -> None:
+        ci = result.get("ood_ci")
+        self.show_message(f"OOD estimate of {run_id}: "
+                          + ("—" if result.get("ood_acc") is None else f"{100 * result['ood_acc']:.2f}%")
+                          + (f" [{100 * ci[0]:.1f}–{100 * ci[1]:.1f}]" if ci else ""))
+        if self.runs:
+            self._on_runs(self.runs)
+
+    def start_sweep(self) -> None:
+        dlg = SweepDialog(self.tasks, self, recipe=suggested_recipe(self.ws))
+        self._dialog = dlg
+        if dlg.exec():
+            self.launch(self.procs.sweep_command(dlg.recipe, dlg.grid, dlg.parallel),
+                        f"sweep {dlg.recipe} {' '.join(dlg.grid)}")
 
     # -- run actions ---------------------------------------------------------------------
     def new_run(self, recipe: str | None = None, values: dict | None = None, title: str = "New run") -> None:
-        dlg = NewRunDialog(self.tasks, self, recipe=recipe, values=values, title=title)
+        dlg = NewRunDialog(self.tasks, self, recipe=recipe or suggested_recipe(self.ws), values=values,
+                           title=title, ws=self.ws, suggested=suggested_recipe(self.ws))
         self._dialog = dlg  # tests drive the open dialog through this
         if dlg.exec():
             self.launch(self.procs.train_command(dlg.recipe, dlg.overrides, dlg.run_name or None),
@@ -205,8 +331,11 @@ class MainWindow(QMainWindow):
 
     def _reap(self) -> None:
         for launch, rc, tail in self.procs.reap():
-            if rc == 0:
-                self.show_message(f"{launch.what}: done")
+            run = next((r for r in self.runs if r.get("pid") == launch.proc.pid), None)
+            if run is not None and run["status"] in ("stopped", "diverged", "pruned", "failed"):
+                self.show_message(f"{launch.what}: {run['status']}")
+            elif rc == 0:
+                self.show_message(f"{launch.what}: finished")
             elif rc < 0 or rc == 143:
                 self.show_message(f"{launch.what}: stopped")
             else:
@@ -230,7 +359,8 @@ class MainWindow(QMainWindow):
         runs = self.runs_tab.selected_runs()
         if len(runs) == 1:
             r = runs[0]
-            self.new_run(r["recipe"], r.get("config") or {}, title=f"Duplicate {r['name'] or r['id']} with changes")
+            values = duplicate_values(r.get("config") or {}, read_normalization(self.ws.root, r))
+            self.new_run(r["recipe"], values, title=f"Duplicate {r['name'] or r['id']} with changes")
 
     def delete_selected(self) -> None:
         runs = [r for r in self.runs_tab.selected_runs() if r["status"] != "running"]
@@ -259,12 +389,20 @@ class MainWindow(QMainWindow):
 
         def ensure() -> Path:
             if not report.exists():  # write it once with the CLI; later clicks just open it
-                run_cli(root, ["report", run["id"]])
+                out = run_cli(root, ["report", run["id"], "--json"])["json"] or {}
+                return Path(out.get("report") or report)
             return report
 
         self.show_message(f"preparing the report of {run['id']}…")
-        self.tasks.submit(ensure, lambda p: QDesktopServices.openUrl(QUrl.fromLocalFile(str(p))),
-                          lambda m: self.show_error(f"report: {m}"))
+        self.tasks.submit(ensure, self._open_report, lambda m: self.show_error(f"The report could not be written: {m}"))
+
+    def _open_report(self, path: Path) -> None:
+        self.statusBar().clearMessage()
+        if QDesktopServices.openUrl(QUrl.fromLocalFile(str(path))):
+            self.show_message(f"opened {path}")
+        else:
+            self.banner.show_info(f"The report is at {path} (no program here opens .md files; "
+                                  "open it in an editor or a browser).")
 
     # -- settings and closing ----------------------------------------------------------------
     def _fill_recent(self) -> None:
@@ -310,6 +448,7 @@ class MainWindow(QMainWindow):
         self.save_settings()
         self._reaper.stop()
         self.curves_tab.timer.stop()
+        self.evals.shutdown()
         if not self.poller_thread.stop():
             self.show_error("the store poller did not stop in time")
         if not self.tasks.shutdown():

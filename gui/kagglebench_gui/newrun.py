@@ -55,6 +55,23 @@ def changed_overrides(defaults: dict[str, dict[str, Any]], texts: dict[str, str]
     return out
 
 
+def duplicate_values(config: dict, normalization: dict | None) -> dict:
+    """A run's settings to prefill "Duplicate with changes": everything it was trained with,
+    except what the trainer measured from the data (mean, std, input size), which the new
+    run measures again instead of pinning the old values as explicit overrides."""
+    from kagglebench_gui.wsinfo import RESOLVED
+
+    out = {sec: dict(fields) for sec, fields in config.items() if isinstance(fields, dict)}
+    for key in RESOLVED:
+        sec, name = key.split(".", 1)
+        value = out.get(sec, {}).get(name)
+        if value in ([], 0, None, ""):
+            continue
+        if normalization is None or normalization.get(name) == value:
+            out[sec].pop(name, None)
+    return out
+
+
 def _load(recipe: str, overrides: list[str] | tuple = ()) -> dict:
     from kagglebench.config import load_recipe, recipe_to_dict
     return recipe_to_dict(load_recipe(recipe, list(overrides)))
@@ -69,12 +86,14 @@ class NewRunDialog(QDialog):
     """Result after exec(): `recipe`, `overrides` (list of key=value) and `run_name`."""
 
     def __init__(self, tasks: TaskPool, parent: QWidget | None = None, *, recipe: str | None = None,
-                 values: dict | None = None, title: str = "New run") -> None:
+                 values: dict | None = None, title: str = "New run", ws: Any = None,
+                 suggested: str | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle(title)
         self.resize(560, 640)
         self.tasks = tasks
         self.preset_recipe, self.preset_values = recipe, values or {}
+        self.ws, self.suggested = ws, suggested
         self.defaults: dict[str, dict[str, Any]] = {}
         self.recipe, self.overrides, self.run_name = "", [], ""
         self._editors: dict[str, QLineEdit] = {}
@@ -89,6 +108,9 @@ class NewRunDialog(QDialog):
         form = QFormLayout()
         form.addRow("Recipe", self.combo)
         form.addRow("", self.desc)
+        self.estimate = QLabel()
+        self.estimate.setWordWrap(True)
+        form.addRow("Time", self.estimate)
         form.addRow("Run name", self.name_edit)
         self.tree = QTreeWidget()
         self.tree.setHeaderLabels(["Field", "Value (edit to override)"])
@@ -106,8 +128,8 @@ class NewRunDialog(QDialog):
         lay.addWidget(self.tree, 1)
         lay.addWidget(self.error)
         lay.addWidget(self.buttons)
-        self.combo.activated.connect(lambda _i: self._load_recipe(self.combo.currentText()))
-        self.combo.lineEdit().editingFinished.connect(lambda: self._load_recipe(self.combo.currentText()))
+        self.combo.activated.connect(lambda _i: self._load_recipe(self.current_recipe()))
+        self.combo.lineEdit().editingFinished.connect(lambda: self._load_recipe(self.current_recipe()))
         self._set_busy(True)
         self.tasks.submit(_list, self._got_list, self._show_error)
 
@@ -122,12 +144,24 @@ class NewRunDialog(QDialog):
         self._descs = dict(recipes)
         self.combo.clear()
         for name, desc in recipes:
-            self.combo.addItem(name)
+            self.combo.addItem(name + (" (suggested)" if name == self.suggested else ""), name)
             self.combo.setItemData(self.combo.count() - 1, desc, Qt.ToolTipRole)
-        pick = self.preset_recipe or (recipes[0][0] if recipes else "")
-        self.combo.setCurrentText(pick)
+        pick = self.preset_recipe or self.suggested or (recipes[0][0] if recipes else "")
+        i = self.combo.findData(pick)
+        if i >= 0:
+            self.combo.setCurrentIndex(i)
+        else:
+            self.combo.setCurrentText(pick)
         if pick:
             self._load_recipe(pick)
+
+    def current_recipe(self) -> str:
+        """The chosen recipe's name (the list shows "(suggested)" after one of them)."""
+        text = self.combo.currentText().strip()
+        data = self.combo.currentData()
+        if data and self.combo.itemText(self.combo.currentIndex()) == self.combo.currentText():
+            return data
+        return text.removesuffix(" (suggested)").strip()
 
     def _load_recipe(self, recipe: str) -> None:
         recipe = recipe.strip()
@@ -139,7 +173,7 @@ class NewRunDialog(QDialog):
         self.tasks.submit(lambda: _load(recipe), lambda d: self._got_recipe(recipe, d), self._show_error)
 
     def _got_recipe(self, recipe: str, d: dict) -> None:
-        if recipe != self.combo.currentText().strip():
+        if recipe != self.current_recipe():
             return  # the user moved on to another recipe meanwhile
         self.defaults = recipe_sections(d)
         self.desc.setText(d.get("description") or getattr(self, "_descs", {}).get(recipe, ""))
@@ -158,6 +192,12 @@ class NewRunDialog(QDialog):
                 self._editors[f"{sec}.{key}"] = edit
             top.setExpanded(sec in ("train", "optim", "model"))
         self._set_busy(False)
+        model = (self.defaults.get("model") or {}).get("name")
+        if self.ws is not None and model:
+            self.estimate.setText("Looking for a run of this model to time an epoch…")
+            ws = self.ws
+            from kagglebench_gui.wsinfo import epoch_estimate
+            self.tasks.submit(lambda: epoch_estimate(ws, model), self.estimate.setText, self.estimate.setText)
 
     def texts(self) -> dict[str, str]:
         return {k: e.text() for k, e in self._editors.items()}
@@ -169,7 +209,7 @@ class NewRunDialog(QDialog):
         self._editors[shortcuts.get(key, key)].setText(text)
 
     def _validate(self) -> None:
-        recipe = self.combo.currentText().strip()
+        recipe = self.current_recipe()
         if not recipe:
             self.error.setText("Choose a recipe first.")
             return

@@ -51,6 +51,10 @@ class ProcessManager:
     def resume_command(self, run_id: str) -> list[str]:
         return [self.python, "-m", "kagglebench", "--workspace", str(self.ws.root), "train", "--resume", run_id]
 
+    def sweep_command(self, recipe: str, grid: list[str], parallel: int = 1) -> list[str]:
+        return [self.python, "-m", "kagglebench", "--workspace", str(self.ws.root), "sweep", recipe, *grid,
+                "--parallel", str(parallel)]
+
     def launch(self, cmd: list[str], what: str) -> Launch:
         """Start `cmd` detached from the window: its own session, output to a log file."""
         logs = self.ws.root / ".kagglebench-gui" / "launch"

@@ -1,11 +1,13 @@
 """The Submit tab: choose a run's checkpoint or an ensemble, see its estimates, check, submit.
 
-Everything that computes or talks to Kaggle is the CLI, run as a subprocess on
-the task pool with --json: `ensemble --top K --method M` for an ensemble's
-estimates, `submit ... --dry-run` for the checks (validation of the CSV, the
-remaining daily submissions, whether the gain is detectable on the public
-leaderboard) and `submit ...` after the user confirms. The result lands in the
-store, so the Leaderboard tab shows it when Kaggle has scored it.
+Everything that computes or talks to Kaggle is the CLI, run as a subprocess on the task
+pool, and the tab reads only its JSON (never its stderr): `ensemble --top K --method M
+--json` for an ensemble's estimates, `submit ... --json --dry-run` for the checks and
+`submit ... --json` after the user confirms. `submit --json` answers with the file, its
+sha256 and rows, the Kaggle ref and status, the local score, the submissions left today,
+the detectability verdict and the members; a greedy ensemble is one `submit --ensemble
+topK --method greedy`, so its record keeps its members. The result lands in the store, so
+the Leaderboard tab shows it when Kaggle has scored it.
 """
 
 from __future__ import annotations
@@ -30,21 +32,55 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from kagglebench_gui.runs import fmt_pct
+from kagglebench_gui.labels import fmt_pct, run_label
 from kagglebench_gui.workers import TaskPool, run_cli
 
-# Lines of the CLI's stderr worth showing: limits and the detectability verdict.
-_KEYWORDS = ("remaining", "left today", "daily", "detectab", "likely better", "likely worse",
-             "indistinguishable", "local score", "answer key", "valid", "rows")
+
+def describe_selection(single: bool, run: dict | None, k: int, method: str) -> str:
+    """What is about to be submitted, in words (the confirmation speaks no CLI)."""
+    if single:
+        return f"the best checkpoint of run {run_label(run, changes=False)}" if run else "a run"
+    if method == "greedy":
+        return f"an ensemble chosen greedily among the checkpoints of your {2 * k} best runs"
+    return f"the average of your {k} best runs"
 
 
-def interesting_lines(stderr: str) -> list[str]:
-    lines = [ln.rstrip("\r").rsplit("\r", 1)[-1].strip() for ln in stderr.split("\n")]
-    return [ln for ln in lines if ln and any(k in ln.lower() for k in _KEYWORDS)]
+def submit_lines(d: dict, dry_run: bool) -> list[str]:
+    """The answer of `submit --json`, in sentences; fields the answer lacks are left out."""
+    out = []
+    if d.get("file"):
+        rows = f"{d['rows']:,} rows, " if d.get("rows") is not None else ""
+        out.append(f"File: {d['file']} ({rows}valid" + (f", sha256 {d['sha256'][:12]}…" if d.get("sha256") else "")
+                   + ")")
+    members = d.get("members") or []
+    if members:
+        out.append("Members: " + ", ".join(f"{m.get('run', '?')}:{m.get('checkpoint', '')}".rstrip(":")
+                                           + (f" ×{m['weight']:g}" if m.get("weight") not in (None, 1, 1.0) else "")
+                                           for m in members))
+    if d.get("local_score") is not None:
+        out.append(f"Local estimate: {fmt_pct(d['local_score'])}"
+                   + (" (scored against the local answer key)" if dry_run and d.get("status") == "dry-run" else ""))
+    det = d.get("detectable")
+    if det:
+        out.append(f"Compared with {det.get('against', 'your best submission')}: {det.get('verdict', '?')} "
+                   f"(gain {100 * det.get('diff', 0):+.2f} points, 95% interval "
+                   f"{100 * det.get('low', 0):+.2f} to {100 * det.get('high', 0):+.2f} on "
+                   f"{det.get('public_rows', '?'):,} public-leaderboard images)")
+    if d.get("remaining_today") is not None:
+        out.append(f"Submissions left today: {d['remaining_today']}")
+    if d.get("ref"):
+        out.append(f"Kaggle reference: {d['ref']}")
+    if d.get("status") and not dry_run:
+        out.append(f"Status: {d['status']}")
+    if d.get("public_score") is not None:
+        out.append(f"Public score: {fmt_pct(d['public_score'])}")
+    return out
 
 
 class SubmitTab(QWidget):
-    submitted = Signal(str)  # a line for the status bar
+    submitted = Signal(str)           # a line for the status bar
+    failed = Signal(str)              # the whole error, for the window's banner
+    evaluate_requested = Signal(list)  # run ids to evaluate (OOD) from here
 
     def __init__(self, tasks: TaskPool, ws_root: Path, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -79,8 +115,14 @@ class SubmitTab(QWidget):
         form.addRow(ens)
         self.estimates = QLabel("Validation and OOD estimates appear here.")
         self.estimates.setWordWrap(True)
+        self.eval_btn = QPushButton("Evaluate (OOD)")
+        self.eval_btn.setToolTip("Compute this run's local out-of-distribution estimate (a minute or two on a CPU)")
+        self.eval_btn.clicked.connect(lambda: self.run_pick.currentData()
+                                      and self.evaluate_requested.emit([self.run_pick.currentData()]))
         est_box = QGroupBox("Local estimates")
-        QVBoxLayout(est_box).addWidget(self.estimates)
+        el = QHBoxLayout(est_box)
+        el.addWidget(self.estimates, 1)
+        el.addWidget(self.eval_btn, 0)
         self.message = QLineEdit()
         self.message.setPlaceholderText("Message shown on Kaggle, e.g. 'resnet18 + flip TTA, top3 ensemble'")
         self.check_btn = QPushButton("Check (dry run)")
@@ -112,7 +154,7 @@ class SubmitTab(QWidget):
         self.run_pick.blockSignals(True)
         self.run_pick.clear()
         for r in sorted(self.runs, key=lambda r: -r["best_val_acc"]):
-            self.run_pick.addItem(f"{r['name'] or r['id']}  (val {fmt_pct(r['best_val_acc'])})", r["id"])
+            self.run_pick.addItem(f"{run_label(r)}  (val {fmt_pct(r['best_val_acc'])})", r["id"])
         i = self.run_pick.findData(current)
         self.run_pick.setCurrentIndex(max(i, 0))
         self.run_pick.blockSignals(False)
@@ -122,21 +164,24 @@ class SubmitTab(QWidget):
     def _mode_changed(self, *_: object) -> None:
         one = self.single.isChecked()
         self.run_pick.setEnabled(one)
+        self.eval_btn.setVisible(one)
         for w in (self.top_k, self.method, self.estimate_btn):
             w.setEnabled(not one)
         self._show_estimates() if one else self.estimates.setText(
             "Press “Estimate ensemble” to compute the ensemble's validation and OOD estimates.")
 
     def _show_estimates(self, *_: object) -> None:
+        from kagglebench_gui.runs import fmt_ood
         rid = self.run_pick.currentData()
         run = next((r for r in self.runs if r["id"] == rid), None)
+        self.eval_btn.setEnabled(run is not None and run["status"] != "running")
         if run is None:
             self.estimates.setText("No run with a validation score yet: train one first.")
             return
-        self.estimates.setText(f"<b>{run['name'] or run['id']}</b>: validation {fmt_pct(run['best_val_acc'])}, "
-                               f"OOD estimate {fmt_pct(run.get('ood_acc'))}"
+        self.estimates.setText(f"<b>{run_label(run, changes=False)}</b>: validation {fmt_pct(run['best_val_acc'])}, "
+                               f"OOD estimate {fmt_ood(run)}"
                                + ("" if run.get("ood_acc") is not None else
-                                  " (run `kagglebench eval RUN --ood` for the estimate)"))
+                                  " — press “Evaluate (OOD)” for the estimate"))
 
     def selection_args(self) -> list[str]:
         if self.single.isChecked():
@@ -153,7 +198,7 @@ class SubmitTab(QWidget):
 
     def _got_estimate(self, d: dict) -> None:
         self.estimate_btn.setEnabled(True)
-        members = ", ".join(str(m if not isinstance(m, dict) else m.get("run", m)) for m in d.get("members", []))
+        members = ", ".join(str(m if not isinstance(m, dict) else m.get("run", m)) for m in d.get("members") or [])
         self.estimates.setText(f"<b>Ensemble</b> of {len(d.get('members', []))}: validation "
                                f"{fmt_pct(d.get('val_acc'))}, OOD estimate {fmt_pct(d.get('ood_acc'))}"
                                f"<br>members: {members}")
@@ -172,44 +217,35 @@ class SubmitTab(QWidget):
             self.output.setPlainText("Write a message first: it is how you will recognise this submission.")
             self.message.setFocus()
             return
-        if not dry_run:
-            what = " ".join(sel)
-            ok = QMessageBox.question(self, "Submit to Kaggle?",
-                                      f"Submit {what} with the message\n“{msg}”?\n\n"
-                                      "This uses one of today's submissions.")
-            if ok != QMessageBox.Yes:
-                return
-        tail = ["-m", msg, "--json"] + (["--dry-run"] if dry_run else [])
         greedy = self.ensemble.isChecked() and self.method.currentText() == "greedy"
-        k, root = self.top_k.value(), self.ws_root
+        if not dry_run:
+            run = next((r for r in self.runs if r["id"] == self.run_pick.currentData()), None)
+            what = describe_selection(self.single.isChecked(), run, self.top_k.value(), self.method.currentText())
+            box = QMessageBox(QMessageBox.Question, "Submit to Kaggle?",
+                              f"Submit {what} with the message\n“{msg}”?\n\nThis uses one of today's "
+                              "submissions.", QMessageBox.Yes | QMessageBox.Cancel, self)
+            box.button(QMessageBox.Yes).setText("Submit")
+            box.setDefaultButton(QMessageBox.Cancel)  # Enter must not spend a submission
+            self._confirm = box
+            if box.exec() != QMessageBox.Yes:
+                return
+        args = ["submit", *sel, *(["--method", "greedy"] if greedy else []), "-m", msg, "--json",
+                *(["--dry-run"] if dry_run else [])]
+        root = self.ws_root
         for b in (self.check_btn, self.submit_btn):
             b.setEnabled(False)
         self.output.setPlainText("Checking…" if dry_run else "Submitting…")
+        self.tasks.submit(lambda: run_cli(root, args)["json"] or {}, lambda d: self._done(d, dry_run), self._failed)
 
-        def work() -> dict:
-            if not greedy:
-                return run_cli(root, ["submit", *sel, *tail])
-            # `submit --ensemble` averages the top K; a greedy selection is written by
-            # `ensemble` first and submitted as a file.
-            out = root / "submissions" / f"greedy-top{k}.csv"
-            run_cli(root, ["ensemble", "--top", str(k), "--method", "greedy", "--out", str(out), "--json"])
-            return run_cli(root, ["submit", "--file", str(out), *tail])
-
-        self.tasks.submit(work, lambda r: self._done(r, dry_run), self._failed)
-
-    def _done(self, result: dict, dry_run: bool) -> None:
+    def _done(self, d: dict, dry_run: bool) -> None:
         for b in (self.check_btn, self.submit_btn):
             b.setEnabled(True)
-        d = result.get("json") or {}
-        lines = interesting_lines(result.get("stderr", ""))
-        lines += [f"{k}: {v:.4f}" if isinstance(v, float) else f"{k}: {v}" for k, v in d.items()
-                  if k in ("file", "rows", "status", "local_score", "ref", "remaining", "detectability")]
         head = "Dry run: nothing was sent." if dry_run else "Submitted. Scores appear in the Leaderboard tab."
-        self.output.setPlainText("\n".join([head, *lines]))
+        self.output.setPlainText("\n".join([head, *submit_lines(d, dry_run)]))
         self.submitted.emit(head if dry_run else f"submitted {Path(str(d.get('file', ''))).name}")
 
     def _failed(self, msg: str) -> None:
         for b in (self.check_btn, self.submit_btn):
             b.setEnabled(True)
         self.output.setPlainText(f"Not submitted: {msg}")
-        self.submitted.emit(f"submit: {msg}")
+        self.failed.emit(f"Not submitted: {msg}")

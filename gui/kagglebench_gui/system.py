@@ -16,6 +16,8 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSplitter, QVBoxLayout, QWidget
 
+from kagglebench_gui.labels import run_label
+
 HISTORY_S = 300  # seconds of live history kept on screen
 GB = 1024 ** 3
 # (key in a GPU dict, plot title, unit, scale)
@@ -133,11 +135,12 @@ class SystemTab(QWidget):
         self.run_pick.blockSignals(True)
         self.run_pick.clear()
         for r in reversed(runs):
-            self.run_pick.addItem(f"{r['name'] or r['id']} ({r['status']})", r["id"])
+            self.run_pick.addItem(f"{run_label(r)} ({r['status']})", r["id"])
         i = self.run_pick.findData(current)
         self.run_pick.setCurrentIndex(max(i, 0))
         self.run_pick.blockSignals(False)
-        self._draw_run()
+        if self.run_pick.currentData() != current:  # new samples redraw through add_samples
+            self._draw_run()
 
     def select_run(self, run_id: str) -> None:
         i = self.run_pick.findData(run_id)
@@ -168,8 +171,14 @@ class SystemTab(QWidget):
                   (self.run_util, "cpu_percent", "process CPU", 1.0, "#1f77b4"),
                   (self.run_mem, "rss", "RSS", 1 / GB, "#ff7f0e"),
                   (self.run_mem, "gpu_mem_used", "GPU memory", 1 / GB, "#9467bd")]
+        tops = {}
         for plot, key, name, scale, colour in series:
             pts = [(r["time"] - t0, r[key] * scale) for r in rows if r.get(key) is not None]
             if pts:
                 arr = np.asarray(pts)
                 plot.plot(arr[:, 0], arr[:, 1], pen=pg.mkPen(colour, width=2), name=name)
+                tops[id(plot)] = max(tops.get(id(plot), 0.0), float(arr[:, 1].max()))
+        # From zero: a few MB of jitter on a 2 GB process must not fill the plot's height.
+        self.run_util.setYRange(0, max(100.0, tops.get(id(self.run_util), 0.0)), padding=0.02)
+        if tops.get(id(self.run_mem)):
+            self.run_mem.setYRange(0, tops[id(self.run_mem)] * 1.1, padding=0)

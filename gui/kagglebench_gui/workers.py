@@ -24,31 +24,34 @@ from PySide6.QtCore import QCoreApplication, QObject, QRunnable, Qt, QThread, QT
 
 from kagglebench.errors import UserError
 from kagglebench.store import Store
-from kagglebench_gui.wsinfo import WorkspaceInfo, tail_lines
+from kagglebench_gui.series import BLOCK_ROWS, read_block, read_overview
+from kagglebench_gui.wsinfo import RunChanges, WorkspaceInfo, tail_lines
 
 # Fields whose change means the runs table must be refreshed.
 _RUN_KEYS = ("status", "epoch", "step", "best_val_acc", "ood_acc", "images_per_s", "finished",
-             "message", "name", "total_epochs")
+             "message", "name", "total_epochs", "tags", "note", "started")
 
 
 def describe_error(e: BaseException) -> str:
-    """One line for the status bar: a UserError as the CLI prints it, else the type and text."""
-    if isinstance(e, UserError):
-        return str(e)
-    return f"{type(e).__name__}: {e}"
+    """The whole message in words: a UserError as the CLI prints it, else the text of the
+    exception (its class name only when it has no text)."""
+    text = str(e).strip()
+    return text or type(e).__name__.replace("Error", " error").strip().lower()
 
 
 class StorePoller(QObject):
     """Polls the store every `interval_ms` and emits what changed."""
 
-    runs_changed = Signal(list)            # [run dict + "log_tail"] whenever any run changed
-    metrics = Signal(str, list)            # run id, new metric rows (ordered by id)
+    runs_changed = Signal(list)            # [run dict + "log_tail", "progress", "eta_s", "changes"]
+    metrics = Signal(str, object)          # run id, a block of new rows as numpy columns (series.read_block)
+    overview = Signal(str, object)         # run id, a long run's per-bucket summary (series.read_overview)
     samples = Signal(list)                 # new system_samples rows
     submissions_changed = Signal(list)
     leaderboard_changed = Signal(object)   # latest snapshot dict, or None
     system = Signal(dict)                  # whole-machine figures (telemetry.read_system)
     error = Signal(str)
     _stop_requested = Signal()
+    _poll_now = Signal()
 
     def __init__(self, ws: WorkspaceInfo, interval_ms: int = 500, system_ms: int = 1000) -> None:
         super().__init__()
@@ -61,7 +64,11 @@ class StorePoller(QObject):
         self._fingerprints: dict[str, Any] = {}
         self._log_tails: dict[str, str] = {}
         self._store: Store | None = None
+        self._progress: dict[str, tuple[float, float]] = {}  # run id -> first (epoch, time) seen
+        self._changes = RunChanges(ws)
+        self._cis: dict[tuple[str, float], list[float] | None] = {}
         self._stop_requested.connect(self._on_stop)
+        self._poll_now.connect(self._on_poll_now)
 
     # -- called from the UI thread --------------------------------------------------
     def watch(self, run_ids: set[str]) -> None:
@@ -70,6 +77,7 @@ class StorePoller(QObject):
             for rid in set(self._after) - run_ids:
                 self._after.pop(rid, None)
             self._watched = set(run_ids)
+        self._poll_now.emit()  # a newly ticked run is read at once, not at the next tick
 
     def request_stop(self) -> None:
         self._stop_requested.emit()
@@ -84,6 +92,13 @@ class StorePoller(QObject):
         self._sys_timer.start(self.system_ms)
         self.poll()
         self.poll_system()
+
+    def _on_poll_now(self) -> None:
+        try:
+            if self._store is not None:
+                self._poll_metrics()
+        except Exception as e:  # noqa: BLE001 - the poller must survive a locked or odd store
+            self.error.emit(f"reading the run store: {describe_error(e)}")
 
     def _on_stop(self) -> None:
         self._timer.stop()
@@ -116,27 +131,75 @@ class StorePoller(QObject):
 
     def _poll_runs(self) -> None:
         runs = self._store.list_runs()
-        print_ = tuple((r["id"], *(r[k] for k in _RUN_KEYS)) for r in runs)
+        now = time.time()
+        for r in runs:
+            r["progress"], r["eta_s"] = self._progress_of(r, now) if r["status"] == "running" else (None, None)
+        print_ = tuple((r["id"], *(str(r[k]) for k in _RUN_KEYS), r["progress"] and round(r["progress"], 3))
+                       for r in runs)
         if not self._changed("runs", print_):
             return
         for r in runs:
             if r["status"] in ("failed", "diverged") and r["id"] not in self._log_tails:
                 self._log_tails[r["id"]] = tail_lines(self.ws.root / r["run_dir"] / "train.log", 12)
             r["log_tail"] = self._log_tails.get(r["id"], "")
+            r["changes"] = self._changes.of(r)
+            r["ood_ci"] = self._ood_ci(r)
         self.runs_changed.emit(runs)
+
+    def _ood_ci(self, run: dict) -> list[float] | None:
+        """The interval of the run's latest OOD estimate, when its evaluation recorded one."""
+        if run.get("ood_acc") is None:
+            return None
+        key = (run["id"], run["ood_acc"])
+        if key not in self._cis:
+            row = self._store.db.execute("SELECT details FROM evals WHERE run_id = ? AND ood_acc IS NOT NULL "
+                                         "ORDER BY id DESC LIMIT 1", (run["id"],)).fetchone()
+            ci = None
+            if row is not None:
+                try:
+                    d = json.loads(row[0] or "{}")
+                except ValueError:
+                    d = {}
+                ood = d.get("ood") if isinstance(d.get("ood"), dict) else {}
+                ci = d.get("ood_ci") or ood.get("ood_ci") or ood.get("ci")
+            self._cis[key] = list(ci) if ci and len(ci) == 2 else None
+        return self._cis[key]
+
+    def _progress_of(self, run: dict, now: float) -> tuple[float | None, float | None]:
+        """Fraction of the run done (from its latest step row's fractional epoch) and the
+        seconds left at the pace seen since this app first saw it running."""
+        total = run.get("total_epochs")
+        row = self._store.db.execute("SELECT epoch, time FROM metrics WHERE run_id = ? ORDER BY id DESC LIMIT 1",
+                                     (run["id"],)).fetchone()
+        if not total or row is None:
+            return None, None
+        epoch = max(float(row[0]), float(run.get("epoch") or 0))
+        first = self._progress.setdefault(run["id"], (epoch, now))
+        eta = None
+        if epoch > first[0] and now > first[1]:
+            eta = (now - first[1]) / (epoch - first[0]) * max(0.0, total - epoch)
+        return min(1.0, epoch / total), eta
 
     def _poll_metrics(self) -> None:
         with self._lock:
             watched = sorted(self._watched)
         for rid in watched:
             with self._lock:
-                after = self._after.get(rid, 0)
-            rows = self._store.metrics_since(rid, after)
-            if rows:
-                with self._lock:
-                    if rid in self._watched:
-                        self._after[rid] = rows[-1]["id"]
-                self.metrics.emit(rid, rows)
+                after = self._after.get(rid)
+            first = after is None
+            if first:  # newly watched: a long run's summary first, for a quick first picture
+                ov = read_overview(self._store.db, rid)
+                if ov is not None:
+                    self.overview.emit(rid, ov)
+                after = 0
+            block = read_block(self._store.db, rid, after, BLOCK_ROWS)
+            block["caught_up"] = block["rows"] < BLOCK_ROWS
+            with self._lock:
+                if rid not in self._watched:
+                    continue
+                self._after[rid] = block["last_id"]
+            if block["rows"] or first:
+                self.metrics.emit(rid, block)
 
     def _poll_samples(self) -> None:
         rows = self._store.samples_since(self._sample_after)
@@ -263,7 +326,7 @@ def run_cli(ws_root: Path, args: list[str], timeout: float = 600) -> Any:
                    lines[-1] if lines else f"exit status {proc.returncode}")
         raise CliError(msg.removeprefix("kagglebench: error: "))
     try:
-        return {"json": json.loads(out) if out.strip() else None, "stderr": err}
+        return {"json": json.loads(out) if out.strip() else None}
     except json.JSONDecodeError:
         raise CliError(f"`kagglebench {' '.join(args)}` printed something that is not JSON") from None
 

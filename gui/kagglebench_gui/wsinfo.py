@@ -7,9 +7,11 @@ the workers use (the tail of a log).
 
 from __future__ import annotations
 
+import json
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from kagglebench.errors import UserError
 
@@ -54,6 +56,46 @@ def open_workspace(path: str | Path | None) -> WorkspaceInfo:
                           "create one with `kagglebench init DIR` or `kagglebench data demo DIR`")
 
 
+def suggested_recipe(ws: WorkspaceInfo) -> str:
+    """The recipe a new run starts from: the workspace's own choice (`recipe = "..."` in
+    kagglebench.toml), else demo-cnn on the demo competition, else fast (airbench94)."""
+    try:
+        data = tomllib.loads((ws.root / CONFIG_NAME).read_text())
+    except (OSError, tomllib.TOMLDecodeError):
+        data = {}
+    for key in ("recipe", "suggested_recipe"):
+        if isinstance(data.get(key), str) and data[key]:
+            return data[key]
+    return "demo-cnn" if data.get("profile") == "demo" else "fast"
+
+
+def epoch_estimate(ws: WorkspaceInfo, model: str) -> str:
+    """Time per epoch of `model` on this machine, from the fastest recent run of it in the
+    store (its images/s and its training-set size); says so when there is none yet."""
+    from kagglebench.store import Store
+
+    if not ws.db_path.exists():
+        return "No run yet: the Runs tab shows the first epoch's progress and time left as it trains."
+    with Store(ws.db_path) as store:
+        runs = [r for r in store.list_runs() if (r.get("config") or {}).get("model", {}).get("name") == model
+                and r.get("images_per_s")]
+    for r in sorted(runs, key=lambda r: -(r.get("created") or 0)):
+        try:
+            split = json.loads((ws.root / r["run_dir"] / "config.json").read_text()).get("split") or {}
+        except (OSError, ValueError):
+            continue
+        n = split.get("n_train")
+        if n:
+            secs = n / r["images_per_s"]
+            return (f"About {_human(secs)} per epoch here ({n:,} images at {r['images_per_s']:,.0f} images/s, "
+                    f"measured by run {r['id']}).")
+    return f"No run of {model} here yet: the Runs tab shows the first epoch's progress and time left."
+
+
+def _human(s: float) -> str:
+    return f"{s:.0f} s" if s < 90 else f"{s / 60:.1f} min" if s < 5400 else f"{s / 3600:.1f} h"
+
+
 def _competition(toml_path: Path) -> str | None:
     try:
         data = tomllib.loads(toml_path.read_text())
@@ -78,3 +120,81 @@ def tail_lines(path: Path, n: int = 10, max_bytes: int = 64_000) -> str:
     # Progress bars rewrite one line with \r: keep only what the terminal would show.
     lines = [ln.rstrip("\r").rsplit("\r", 1)[-1] for ln in data.split("\n")]
     return "\n".join([ln for ln in lines if ln.strip()][-n:])
+
+
+# Recipe fields the trainer fills in from the data when the recipe leaves them empty.
+RESOLVED = ("data.mean", "data.std", "data.input_size")
+
+
+def flatten(cfg: dict) -> dict[str, Any]:
+    """{section: {key: value}} as {"section.key": value} (top-level scalars are skipped)."""
+    return {f"{sec}.{k}": v for sec, fields in cfg.items() if isinstance(fields, dict) for k, v in fields.items()}
+
+
+def resolved_by_trainer(key: str, recipe_value: Any, run_value: Any, normalization: dict | None) -> bool:
+    """True when the run's value was measured by the trainer (the recipe left it empty), so
+    it is not the user's change: data.mean / data.std / data.input_size."""
+    if key not in RESOLVED or recipe_value not in ([], 0, None, ""):
+        return False
+    if normalization is None:
+        return True
+    return normalization.get(key.split(".", 1)[1]) == run_value
+
+
+def config_changes(run_cfg: dict, recipe_cfg: dict, normalization: dict | None = None) -> dict[str, Any]:
+    """The settings a run changed from its recipe, `section.key` -> the run's value, leaving
+    out what the trainer resolved from the data."""
+    mine, base = flatten(run_cfg), flatten(recipe_cfg)
+    return {k: v for k, v in mine.items() if k in base and v != base[k]
+            and not resolved_by_trainer(k, base[k], v, normalization)}
+
+
+def short_changes(changes: dict[str, Any]) -> str:
+    """`lr=0.05 bs=256`: the short form for the table, plot list and legend."""
+    short = {"optim.lr": "lr", "train.batch_size": "bs", "train.epochs": "epochs", "train.seed": "seed",
+             "model.name": "model"}
+    return " ".join(f"{short.get(k, k.split('.', 1)[1])}={_fmt(v)}" for k, v in changes.items())
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:g}"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (list, dict)):
+        return json.dumps(v, separators=(",", ":"))
+    return str(v)
+
+
+def read_normalization(ws_root: Path, run: dict) -> dict | None:
+    """The normalization the trainer measured, from the run's config.json (None if unreadable)."""
+    try:
+        return json.loads((ws_root / run["run_dir"] / "config.json").read_text()).get("normalization")
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+class RunChanges:
+    """Each run's changes from its recipe, computed once per run (the poller's thread)."""
+
+    def __init__(self, ws: WorkspaceInfo) -> None:
+        self.ws = ws
+        self._recipes: dict[str, dict | None] = {}
+        self._runs: dict[str, dict[str, Any]] = {}
+
+    def recipe_defaults(self, recipe: str) -> dict | None:
+        if recipe not in self._recipes:
+            try:
+                from kagglebench.config import load_recipe, recipe_to_dict
+                self._recipes[recipe] = recipe_to_dict(load_recipe(recipe))
+            except Exception:  # noqa: BLE001 - a recipe file moved away: no changes column, no error
+                self._recipes[recipe] = None
+        return self._recipes[recipe]
+
+    def of(self, run: dict) -> dict[str, Any]:
+        if run["id"] not in self._runs:
+            base = self.recipe_defaults(run["recipe"])
+            self._runs[run["id"]] = ({} if base is None else
+                                     config_changes(run.get("config") or {}, base,
+                                                    read_normalization(self.ws.root, run)))
+        return self._runs[run["id"]]

@@ -21,6 +21,9 @@ from typing import Any
 
 from kagglebench.errors import UserError
 
+BUCKET_STEPS = 256
+_BUCKET_X = ("step", "epoch", "time")
+_BUCKET_Y = ("train_loss", "train_acc", "val_loss", "val_acc", "val_top5", "lr", "images_per_s")
 RUN_STATUSES = ("running", "finished", "stopped", "diverged", "failed")
 
 _MIGRATIONS: list[str] = [
@@ -124,6 +127,29 @@ _MIGRATIONS: list[str] = [
         entries TEXT NOT NULL             -- JSON list of {rank, team, score, date}
     );
     """,
+    # 1 -> 2: the student's own labels for a run, edited in the desktop app
+    """
+    ALTER TABLE runs ADD COLUMN tags TEXT NOT NULL DEFAULT '[]';   -- JSON list of strings
+    ALTER TABLE runs ADD COLUMN note TEXT NOT NULL DEFAULT '';
+    CREATE TABLE metric_buckets (         -- step rows summarised per BUCKET_STEPS steps, kept on write,
+        run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,  -- so a reader draws a long
+        bucket INTEGER NOT NULL,          -- run's shape without reading every row
+        n INTEGER NOT NULL,
+        """ + ",\n        ".join(f"{c}_min REAL, {c}_max REAL" for c in ("step", "epoch", "time")) + """,
+        """ + ",\n        ".join(f"{c}_min REAL, {c}_max REAL, {c}_sum REAL, {c}_n INTEGER"
+                                   for c in ("train_loss", "train_acc", "val_loss", "val_acc", "val_top5",
+                                             "lr", "images_per_s")) + """,
+        PRIMARY KEY (run_id, bucket)
+    );
+    INSERT INTO metric_buckets SELECT run_id, step / 256, COUNT(*), """ + ", ".join(
+        f"MIN({c}), MAX({c})" for c in ("step", "epoch", "time")) + ", " + ", ".join(
+        f"MIN({c}), MAX({c}), TOTAL({c}), COUNT({c})" for c in ("train_loss", "train_acc", "val_loss", "val_acc",
+                                                                "val_top5", "lr", "images_per_s")) + """
+    FROM metrics WHERE scope = 'step' GROUP BY run_id, step / 256
+    """,
+    # 2 -> 3: the submitted file's size, matched with its name and message against Kaggle's list
+    # when a submit's outcome is unknown (kaggle/sync.py).
+    "ALTER TABLE submissions ADD COLUMN bytes INTEGER",
 ]
 SCHEMA_VERSION = len(_MIGRATIONS)
 
@@ -269,6 +295,7 @@ class Store:
         d = dict(row)
         d["config"] = json.loads(d["config"])
         d["versions"] = json.loads(d["versions"] or "{}")
+        d["tags"] = json.loads(d.get("tags") or "[]")
         return d
 
     def list_runs(self, sweep_id: str | None = None) -> list[dict[str, Any]]:
@@ -278,6 +305,21 @@ class Store:
         else:
             rows = self.db.execute("SELECT * FROM runs ORDER BY created")
         return [self._run_dict(r) for r in rows]
+
+    def set_tags(self, run_id: str, tags: Iterable[str]) -> list[str]:
+        """Replace a run's tags (trimmed, no blanks or repeats, in the order given)."""
+        clean: list[str] = []
+        for t in tags:
+            t = str(t).strip()
+            if t and t not in clean:
+                clean.append(t)
+        self.require_run(run_id)
+        self.db.execute("UPDATE runs SET tags = ? WHERE id = ?", (json.dumps(clean), run_id))
+        return clean
+
+    def set_note(self, run_id: str, note: str) -> None:
+        self.require_run(run_id)
+        self.db.execute("UPDATE runs SET note = ? WHERE id = ?", (note, run_id))
 
     def reap_dead_runs(self) -> list[str]:
         """Mark `running` runs whose process is gone as `failed` (it died without a word)."""
@@ -291,7 +333,7 @@ class Store:
 
     def delete_run(self, run_id: str) -> None:
         with self.transaction():
-            for table in ("metrics", "checkpoints", "evals"):
+            for table in ("metrics", "metric_buckets", "checkpoints", "evals"):
                 self.db.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))
             self.db.execute("DELETE FROM system_samples WHERE run_id = ?", (run_id,))
             self.db.execute("DELETE FROM runs WHERE id = ?", (run_id,))
@@ -301,8 +343,48 @@ class Store:
         """Insert metric rows; a row with the same (run, scope, step) replaces the old one,
         so a resumed run never holds a duplicated epoch."""
         with self.transaction():
+            steps = []
             for r in rows:
-                self._insert("metrics", {"run_id": run_id, "time": _now(), **r}, replace=True)
+                row = {"run_id": run_id, "time": _now(), **r}
+                self._insert("metrics", row, replace=True)
+                if row.get("scope") == "step":
+                    steps.append(row)
+            self._add_to_buckets(run_id, steps)
+
+    def _add_to_buckets(self, run_id: str, rows: list[dict[str, Any]]) -> None:
+        """Fold new step rows into their buckets' min / max / sum / count."""
+        by_bucket: dict[int, list[dict[str, Any]]] = {}
+        for r in rows:
+            by_bucket.setdefault(int(r["step"]) // BUCKET_STEPS, []).append(r)
+        for bucket, part in by_bucket.items():
+            agg: dict[str, Any] = {"run_id": run_id, "bucket": bucket, "n": len(part)}
+            for c in _BUCKET_X + _BUCKET_Y:
+                vals = [float(r[c]) for r in part if r.get(c) is not None]
+                agg[f"{c}_min"] = min(vals) if vals else None
+                agg[f"{c}_max"] = max(vals) if vals else None
+                if c in _BUCKET_Y:
+                    agg[f"{c}_sum"], agg[f"{c}_n"] = sum(vals), len(vals)
+            merge = ["n = n + excluded.n"]
+            for c in _BUCKET_X + _BUCKET_Y:
+                for f, op in (("min", "MIN"), ("max", "MAX")):
+                    k = f"{c}_{f}"
+                    merge.append(f"{k} = COALESCE({op}({k}, excluded.{k}), {k}, excluded.{k})")
+                if c in _BUCKET_Y:
+                    merge += [f"{c}_sum = {c}_sum + excluded.{c}_sum", f"{c}_n = {c}_n + excluded.{c}_n"]
+            cols = ", ".join(agg)
+            self.db.execute(f"INSERT INTO metric_buckets ({cols}) VALUES ({', '.join('?' * len(agg))}) "
+                            f"ON CONFLICT (run_id, bucket) DO UPDATE SET {', '.join(merge)}", list(agg.values()))
+
+    def _rebuild_buckets(self, run_id: str, from_bucket: int = 0) -> None:
+        """Recompute buckets from `from_bucket` on from the rows themselves."""
+        self.db.execute("DELETE FROM metric_buckets WHERE run_id = ? AND bucket >= ?", (run_id, from_bucket))
+        rows = self._dicts(self.db.execute("SELECT * FROM metrics WHERE run_id = ? AND scope = 'step' AND step >= ? "
+                                           "ORDER BY id", (run_id, from_bucket * BUCKET_STEPS)))
+        self._add_to_buckets(run_id, rows)
+
+    def metric_buckets(self, run_id: str) -> list[sqlite3.Row]:
+        """The summary of a run's step rows, one row per BUCKET_STEPS steps, in step order."""
+        return self.db.execute("SELECT * FROM metric_buckets WHERE run_id = ? ORDER BY bucket", (run_id,)).fetchall()
 
     def metrics_since(self, run_id: str, after_id: int = 0, scope: str | None = None) -> list[dict[str, Any]]:
         q = "SELECT * FROM metrics WHERE run_id = ? AND id > ?"
@@ -314,7 +396,9 @@ class Store:
 
     def drop_metrics_after(self, run_id: str, step: int) -> None:
         """On resume: forget rows logged after the checkpoint we resume from."""
-        self.db.execute("DELETE FROM metrics WHERE run_id = ? AND step > ?", (run_id, step))
+        with self.transaction():
+            self.db.execute("DELETE FROM metrics WHERE run_id = ? AND step > ?", (run_id, step))
+            self._rebuild_buckets(run_id, (step + 1) // BUCKET_STEPS)
 
     # -- checkpoints --------------------------------------------------------------
     def add_checkpoint(self, run_id: str, tag: str, *, epoch: int, step: int, path: str,

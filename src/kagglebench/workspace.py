@@ -356,10 +356,9 @@ def init_workspace(dir: str | os.PathLike, profile: str, data: str | None = None
         files = formats.ood_files(test_path)
         for f in files:  # headers only (memory-mapped): a torn or wrong file is found now
             formats.open_ood_file(f)
-        n = len(files)
-        if n != DS542_FILES:
-            raise UserError(test_path, f"holds {n} distortionNN.npy files; the DS-542 test set has "
-                            f"{DS542_FILES} (distortion00.npy .. distortion18.npy): is one missing?")
+        short = formats.missing_last(files)
+        if short:
+            raise short
     sample_path = Path(sample).expanduser().resolve() if sample else \
         _find_beside(prof, test_path or data_path, ("sample_submission.csv",))
     settings: dict[str, Any] = {"competition": competition, "profile": prof.name, "data": {}}

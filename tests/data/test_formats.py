@@ -85,7 +85,7 @@ def test_imagefolder_tree_and_flat(tmp_path):
 
 def test_ood_folder_ids_and_memmap(tmp_path):
     folder = tmp_path / "ood-test"
-    data = [imgs(10) for _ in range(3)]
+    data = [imgs(10) for _ in range(19)]  # a DS-542 folder has all 19 (one missing is refused)
     for k, d in enumerate(data):
         writers.write_ood_file(folder / f"distortion{k:02d}.npy", d)
     assert formats.detect_format(folder) == "ds542-ood"
@@ -94,7 +94,7 @@ def test_ood_folder_ids_and_memmap(tmp_path):
     np.testing.assert_array_equal(ds.images, data[1])
     assert ds.ids[0] == "distortion01_1_0" and ds.ids[-1] == "distortion01_5_1"
     s = check(folder)
-    assert (s["distortions"], s["per_severity"], s["splits"]["test"]["images"]) == (3, 2, 30)
+    assert (s["distortions"], s["per_severity"], s["splits"]["test"]["images"]) == (19, 2, 190)
 
 
 @pytest.mark.parametrize("layout,expect", [("NHWC", "NHWC"), ("planar", "channel-planar")])

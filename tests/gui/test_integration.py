@@ -60,7 +60,7 @@ def test_sync_against_the_kaggle_double_fills_the_leaderboard_tab(gui_ws: Path, 
     with KaggleDouble(competition="kagglebench-demo", leaderboard=[("Team Alpha", 0.71), ("Team Beta", 0.42)]) as kd:
         kd.write_credentials(tmp_path / "kaggle-config")
         monkeypatch.setenv("KAGGLE_CONFIG_DIR", str(tmp_path / "kaggle-config"))
-        for k, v in kd.subprocess_env(tmp_path / "site", base={}).items():
+        for k, v in kd.subprocess_env(tmp_path / "site").items():  # keeps PYTHONPATH: this checkout
             monkeypatch.setenv(k, v)
         kd.add_external("first.csv", "first try", "0.5100", minutes_ago=120)
         kd.add_external("second.csv", "with flips", "0.5600", minutes_ago=30)
@@ -69,10 +69,11 @@ def test_sync_against_the_kaggle_double_fills_the_leaderboard_tab(gui_ws: Path, 
         assert lb.subs.rowCount() == 0
         lb.sync_button.click()
         qtbot.waitUntil(lambda: lb.sync_button.isEnabled(), timeout=120_000)
+        assert not w.banner.isVisible(), w.banner.text()
         qtbot.waitUntil(lambda: lb.subs.rowCount() == 2 and lb.board.rowCount() >= 2, timeout=60_000)
         texts = {lb.subs.item(r, 1).text() for r in range(2)}
         assert texts == {"first try", "with flips"}
-        assert "0.5600" in lb.summary.text()
+        assert "56.00%" in lb.summary.text()  # scores read as the Runs tab reads accuracies
         teams = {lb.board.item(r, 1).text() for r in range(lb.board.rowCount())}
         assert {"Team Alpha", "Team Beta"} <= teams
         # The best-so-far line runs through both scores in time order.

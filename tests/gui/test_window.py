@@ -92,9 +92,10 @@ def test_curves_gain_points_when_another_process_writes_metrics(gui_ws: Path, ma
     """)
     subprocess.run([sys.executable, "-c", writer], check=True, timeout=60)
     qtbot.waitUntil(lambda: w.curves_tab.point_count("grow-1") == 12, timeout=WAIT_MS)
-    w.curves_tab.repaint_curves()
-    curve = w.curves_tab._curves[("grow-1", "val_acc")]
-    xs, ys = curve.xData, curve.yData  # the full series (getData is clipped to the view)
+    w.curves_tab.x_axis.setCurrentText("epoch")
+    w.curves_tab.repaint_curves(force=True)
+    raw, _smooth = w.curves_tab._items[("grow-1", "val_acc")]
+    xs, ys = raw.xData, raw.yData  # the full series (few points: nothing decimated)
     assert list(xs) == [float(e) for e in range(1, 13)]
     assert ys[-1] == pytest.approx(0.09 * 12)
 

@@ -49,3 +49,40 @@ def make_double(kaggle_env: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[C
 @pytest.fixture
 def kaggle_double(make_double: Callable[..., KaggleDouble]) -> KaggleDouble:
     return make_double(answer_key={"a": "1", "b": "2", "c": "0", "d": "1"})
+
+
+@pytest.fixture
+def fast_client(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every `connect()` in this process (the CLI's too) gets a short timeout and no real backoff."""
+    import functools
+
+    from kagglebench.kaggle import client
+
+    monkeypatch.setattr(client, "connect", functools.partial(client.connect, timeout=2.0, backoff=0.01))
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture, fast_client: None) -> Callable[..., tuple[int, str, str]]:
+    """Run `kagglebench ARGS...` in this process: (exit status, stdout, stderr)."""
+    from kagglebench.cli import main
+
+    def run(*args: str) -> tuple[int, str, str]:
+        capsys.readouterr()
+        try:
+            main([str(a) for a in args])
+            code = 0
+        except SystemExit as e:
+            code = int(e.code or 0)
+        out = capsys.readouterr()
+        return code, out.out, out.err
+    return run
+
+
+def error_line(err: str) -> str:
+    """The one `kagglebench: error:` line of a failed command, checking it is the only one and
+    that no traceback was printed."""
+    assert "Traceback" not in err, err
+    lines = [ln for ln in err.splitlines() if ln.startswith("kagglebench: error:")]
+    assert len(lines) == 1, err
+    assert err.rstrip().endswith(lines[0]), err  # the error is the last thing said
+    return lines[0]

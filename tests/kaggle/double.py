@@ -13,7 +13,15 @@ injects faults per method:
         kd.fail("CreateSubmission", status=503)  # next call answers 503
         kd.drop("CreateSubmission")              # next call is processed, then the socket is cut
         kd.slow("ListSubmissions", seconds=3)    # next call answers after 3 s
+        kd.fail("CreateSubmission", 503, process=True)  # recorded, then answered 503
+        kd.garble("CreateSubmission")            # recorded, then answered with a broken body
+        kd.hold("PUT")                           # next call waits until kd.release()
+        kd.cut_download(after=1000)              # the data zip stops after 1,000 bytes
         env = kd.subprocess_env(tmp_path)        # for `python -m kagglebench ...` children
+
+Lists are paged as Kaggle pages them (`page_cap` rows at most, `nextPageToken`); the
+competition's data (`files=`: a zip's bytes) is listed by ListDataFiles and served by
+DownloadDataFiles as a redirect to a GET URL that honours Range requests (resumable).
 
 The real client does all the talking: tests point it here by setting
 KAGGLE_API_ENVIRONMENT=LOCALHOST and the LOCAL entry of `kagglesdk.kaggle_env._env_to_endpoint`.
@@ -44,12 +52,13 @@ TOKEN = "t0ken-d0uble-5ecret-fedcba9876543210"
 
 @dataclass
 class _Fault:
-    kind: str  # "status" | "drop" | "slow"
+    kind: str  # "status" | "drop" | "slow" | "garble" | "hold" | "cut"
     times: int
     status: int = 500
     message: str = ""
     seconds: float = 0.0
-    process: bool = True  # drop: handle the call first (the server commits), then cut the line
+    process: bool = True  # drop/status: handle the call first (the server commits), then fail
+    after: int = 0  # cut/hold of a download: bytes sent first
 
 
 @dataclass
@@ -77,6 +86,7 @@ class Request:
     body: Any
     auth: str | None  # "basic", "bearer" or None
     raw_auth: str | None = field(default=None, repr=False)
+    headers: dict = field(default_factory=dict, repr=False)
 
 
 def _utcnow() -> dt.datetime:
@@ -95,7 +105,9 @@ class KaggleDouble:
                  | None = None, id_col: str = "id", label_col: str = "label", daily_limit: int = 5,
                  polls_until_scored: int = 1, public_fraction: float = 0.5, username: str = USERNAME,
                  key: str = KEY, token: str = TOKEN, joined: bool = True,
-                 leaderboard: list[tuple[str, float]] | None = None) -> None:
+                 leaderboard: list[tuple[str, float]] | None = None, page_cap: int = 100,
+                 total_limit: int | None = None, files: bytes | None = None,
+                 file_names: dict[str, int] | None = None) -> None:
         self.competition = competition
         self.id_col, self.label_col = id_col, label_col
         self.answers = self._load_key(answer_key)
@@ -105,6 +117,13 @@ class KaggleDouble:
         self.username, self.key, self.token = username, key, token
         self.joined = joined
         self.others = list(leaderboard or [("Team Alpha", 0.61), ("Team Beta", 0.42)])
+        self.page_cap = page_cap
+        self.total_limit = total_limit
+        self.zip = files  # the competition's data, as the one zip DownloadDataFiles serves
+        self.file_names = dict(file_names or {})  # what ListDataFiles lists: name -> bytes
+        self.download_etag = '"' + secrets.token_hex(6) + '"'
+        self.served_bytes = 0  # bytes of the zip sent so far (all GETs)
+        self._released = threading.Event()
         self.uploads: dict[str, bytes] = {}
         self.pending_uploads: dict[str, dict] = {}
         self.submissions: list[Submission] = []
@@ -114,6 +133,7 @@ class KaggleDouble:
         self._lock = threading.RLock()
         self._next_ref = 50_000_001
         self._server: ThreadingHTTPServer | None = None
+        self._port = 0
         self._thread: threading.Thread | None = None
         self._restore: list[tuple[Any, Any, Any]] = []
 
@@ -121,6 +141,7 @@ class KaggleDouble:
     def start(self) -> KaggleDouble:
         handler = type("Handler", (_Handler,), {"double": self})
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._port = self._server.server_address[1]  # kept: a slow handler may finish after stop()
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="kaggle-double",
                                         daemon=True)
@@ -128,6 +149,7 @@ class KaggleDouble:
         return self
 
     def stop(self) -> None:
+        self._released.set()  # never leave a held handler waiting
         if self._server:
             self._server.shutdown()
             self._server.server_close()
@@ -143,7 +165,7 @@ class KaggleDouble:
 
     @property
     def port(self) -> int:
-        return self._server.server_address[1]
+        return self._port
 
     @property
     def endpoint(self) -> str:
@@ -201,10 +223,12 @@ class KaggleDouble:
         return path
 
     # -- fault injection ----------------------------------------------------------------
-    def fail(self, method: str, status: int = 500, times: int = 1, message: str | None = None) -> None:
-        """The next `times` calls of `method` answer `status` with a Kaggle error body."""
-        self._add(method, _Fault("status", times, status=status, message=message or _MESSAGES.get(
-            status, "Internal error")))
+    def fail(self, method: str, status: int = 500, times: int = 1, message: str | None = None,
+             process: bool = False) -> None:
+        """The next `times` calls of `method` answer `status` with a Kaggle error body; with
+        `process`, after handling them (the server committed, as a 5xx from a proxy can be)."""
+        self._add(method, _Fault("status", times, status=status, process=process,
+                                 message=message or _MESSAGES.get(status, "Internal error")))
 
     def drop(self, method: str, times: int = 1, process: bool = True) -> None:
         """Cut the connection on the next `times` calls of `method`, after handling them
@@ -214,6 +238,29 @@ class KaggleDouble:
     def slow(self, method: str, seconds: float, times: int = 1) -> None:
         """Answer the next `times` calls of `method` only after `seconds`."""
         self._add(method, _Fault("slow", times, seconds=seconds))
+
+    def garble(self, method: str, times: int = 1) -> None:
+        """Handle the next `times` calls of `method` (the server commits), then answer 200 with a
+        body that is not the JSON the client expects."""
+        self._add(method, _Fault("garble", times))
+
+    def hold(self, method: str, times: int = 1) -> None:
+        """The next `times` calls of `method` (or GETs of the data zip, method "download", after
+        `after` bytes: see `stall_download`) wait until `release()`."""
+        self._released.clear()
+        self._add(method, _Fault("hold", times))
+
+    def release(self) -> None:
+        self._released.set()
+
+    def cut_download(self, after: int, times: int = 1) -> None:
+        """The next `times` GETs of the data zip send `after` bytes, then cut the connection."""
+        self._add("download", _Fault("cut", times, after=after))
+
+    def stall_download(self, after: int) -> None:
+        """The next GET of the data zip sends `after` bytes, then waits until `release()`."""
+        self._released.clear()
+        self._add("download", _Fault("hold", 1, after=after))
 
     def fail_scoring(self, description: str) -> None:
         """The next submission ends in status ERROR with this errorDescription."""
@@ -240,11 +287,11 @@ class KaggleDouble:
             return [r for r in self.requests if method is None or r.method == method]
 
     def add_external(self, file_name: str, description: str, public: str, *, minutes_ago: float = 60,
-                     private: str = "") -> Submission:
+                     private: str = "", data: bytes = b"id,label\nx,0\n") -> Submission:
         """A submission made on the website, outside kagglebench."""
         with self._lock:
             sub = Submission(self._new_ref(), file_name, description,
-                             _utcnow() - dt.timedelta(minutes=minutes_ago), b"",
+                             _utcnow() - dt.timedelta(minutes=minutes_ago), data,
                              status="COMPLETE", public_score=public, private_score=private)
             self.submissions.append(sub)
             return sub
@@ -341,18 +388,42 @@ class KaggleDouble:
         self._poll(sub, count=False)
         return 200, {"message": "Successfully submitted to " + self.competition, "ref": sub.ref}
 
+    def _page(self, items: list, body: dict, default: int = 20) -> tuple[list, dict]:
+        """One page of `items` as Kaggle pages lists: pageSize capped, offset tokens."""
+        size = max(1, min(int(body.get("pageSize") or default), self.page_cap))
+        start = int(body.get("pageToken") or 0)
+        more = start + size < len(items)
+        return items[start:start + size], ({"nextPageToken": str(start + size)} if more else {})
+
     def _rpc_ListSubmissions(self, body: dict) -> tuple[int, dict]:
         mine = [s for s in self.submissions if s.team == "me"]
         for s in mine:
             self._poll(s)
         mine.sort(key=lambda s: s.date, reverse=True)
-        return 200, {"submissions": [self._sub_json(s) for s in mine]}
+        page, token = self._page(mine, body)
+        return 200, {"submissions": [self._sub_json(s) for s in page], **token}
 
     def _rpc_GetSubmissionLimits(self, body: dict) -> tuple[int, dict]:
         today = _utcnow().date()
-        n_today = sum(s.date.date() == today for s in self.submissions if s.team == "me")
-        return 200, {"numToday": n_today, "numTotal": len(self.submissions),
-                     "numAllowedNow": max(self.daily_limit - n_today, 0), "limitedByTotal": False}
+        mine = [s for s in self.submissions if s.team == "me"]
+        n_today = sum(s.date.date() == today for s in mine)
+        allowed = max(self.daily_limit - n_today, 0)
+        by_total = self.total_limit is not None and self.total_limit - len(mine) < allowed
+        if by_total:
+            allowed = max(self.total_limit - len(mine), 0)
+        return 200, {"numToday": n_today, "numTotal": len(mine), "numAllowedNow": allowed,
+                     "limitedByTotal": by_total}
+
+    def _rpc_ListDataFiles(self, body: dict) -> tuple[int, dict]:
+        files = [{"name": n, "totalBytes": b, "creationDate": "2026-01-05T10:00:00.000Z"}
+                 for n, b in sorted(self.file_names.items())]
+        page, token = self._page(files, body)
+        return 200, {"files": page, **token}
+
+    def _rpc_DownloadDataFiles(self, body: dict) -> tuple[int, dict]:
+        if self.zip is None:
+            return 404, {"code": 404, "message": "This competition has no data files"}
+        return 302, {"location": f"{self.endpoint}/download/{self.competition}.zip?sig={secrets.token_hex(4)}"}
 
     def _rpc_GetLeaderboard(self, body: dict) -> tuple[int, dict]:
         now = _utcnow()
@@ -362,8 +433,9 @@ class KaggleDouble:
             best = max(scored, key=lambda s: float(s.public_score))
             rows.append((self.username, float(best.public_score), best.date))
         rows.sort(key=lambda r: r[1], reverse=True)
-        return 200, {"submissions": [{"teamId": 1000 + i, "teamName": t, "submissionDate": _iso(d),
-                                      "score": f"{s:.5f}"} for i, (t, s, d) in enumerate(rows)]}
+        page, token = self._page([{"teamId": 1000 + i, "teamName": t, "submissionDate": _iso(d),
+                                   "score": f"{s:.5f}"} for i, (t, s, d) in enumerate(rows)], body)
+        return 200, {"submissions": page, **token}
 
     def _poll(self, sub: Submission, count: bool = True) -> None:
         if sub.status != "PENDING":
@@ -419,13 +491,57 @@ class _Handler(BaseHTTPRequestHandler):
         n = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(n) if n else b""
 
-    def _send(self, status: int, payload: dict) -> None:
-        data = json.dumps(payload).encode()
+    def _send(self, status: int, payload: dict | bytes) -> None:
+        if status in (301, 302):
+            self.send_response(status)
+            self.send_header("Location", payload["location"])
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+
+    def do_GET(self) -> None:  # the data zip behind DownloadDataFiles' redirect
+        d = self.double
+        with d._lock:
+            d.requests.append(Request("GET", self.path, None, None, headers=dict(self.headers)))
+        if not self.path.startswith(f"/download/{d.competition}.zip") or d.zip is None:
+            return self._send(404, {"code": 404, "message": "No such file"})
+        data, start = d.zip, 0
+        rng = self.headers.get("Range") or ""
+        if rng.startswith("bytes=") and self.headers.get("If-Range", d.download_etag) == d.download_etag:
+            start = int(rng[6:].split("-")[0] or 0)
+        self.send_response(206 if start else 200)
+        self.send_header("Content-Type", "application/zip")
+        self.send_header("Content-Length", str(len(data) - start))
+        if start:
+            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+        self.send_header("Accept-Ranges", "bytes")
+        self.send_header("ETag", d.download_etag)
+        self.send_header("Last-Modified", "Mon, 05 Jan 2026 10:00:00 GMT")
+        self.end_headers()
+        fault = d._take_fault("download")
+        try:
+            if fault is not None:
+                part = data[start:start + fault.after]
+                self.wfile.write(part)
+                self.wfile.flush()
+                with d._lock:
+                    d.served_bytes += len(part)
+                if fault.kind == "cut":
+                    return self._cut()
+                d._released.wait(timeout=120)
+                start += len(part)
+            for i in range(start, len(data), 1 << 16):
+                self.wfile.write(data[i:i + (1 << 16)])
+                with d._lock:
+                    d.served_bytes += len(data[i:i + (1 << 16)])
+        except OSError:  # the client went away (killed mid-download)
+            self.close_connection = True
 
     def _cut(self) -> None:
         self.close_connection = True
@@ -439,8 +555,12 @@ class _Handler(BaseHTTPRequestHandler):
         token = self.path.rsplit("/", 1)[-1]
         d = self.double
         with d._lock:
-            d.requests.append(Request("PUT", self.path, data, None))
+            d.requests.append(Request("PUT", self.path, data, None, headers=dict(self.headers)))
         fault = d._take_fault("PUT")
+        if fault and fault.kind == "slow":
+            time.sleep(fault.seconds)
+        if fault and fault.kind == "hold":
+            d._released.wait(timeout=120)
         if fault and fault.kind == "status":
             return self._send(fault.status, {"code": fault.status, "message": fault.message})
         if fault and fault.kind == "drop":
@@ -461,14 +581,17 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(400, {"code": 400, "message": "Request body is not JSON"})
         d = self.double
         with d._lock:
-            d.requests.append(Request(method, self.path, body, kind, self.headers.get("Authorization")))
+            d.requests.append(Request(method, self.path, body, kind, self.headers.get("Authorization"),
+                                      headers=dict(self.headers)))
         expected = (f"/api/v1/{SERVICE}/", "/api/v1/security.OAuthService/IntrospectToken")
         if not self.path.startswith(expected):
             return self._send(404, {"code": 404, "message": f"No such endpoint {self.path}"})
         fault = d._take_fault(method)
         if fault and fault.kind == "slow":
             time.sleep(fault.seconds)
-        if fault and fault.kind == "status":
+        if fault and fault.kind == "hold":
+            d._released.wait(timeout=120)
+        if fault and fault.kind == "status" and not fault.process:
             return self._send(fault.status, {"code": fault.status, "message": fault.message})
         if fault and fault.kind == "drop" and not fault.process:
             return self._cut()
@@ -476,4 +599,8 @@ class _Handler(BaseHTTPRequestHandler):
             status, payload = d.rpc(method, body, ok)
         if fault and fault.kind == "drop":
             return self._cut()
+        if fault and fault.kind == "status":  # the server committed, then failed to answer
+            return self._send(fault.status, {"code": fault.status, "message": fault.message})
+        if fault and fault.kind == "garble":
+            return self._send(200, b'{"message": "Successfully submitted", "ref": 5')
         self._send(status, payload)

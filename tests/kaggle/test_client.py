@@ -37,7 +37,8 @@ def test_three_step_upload_sends_the_file_bytes_once(kaggle_double: KaggleDouble
 
 def test_list_get_limits_leaderboard(kaggle_double: KaggleDouble, tmp_path: Path) -> None:
     k = _connect()
-    assert k.limits(kaggle_double.competition) == {"num_today": 0, "num_total": 0, "num_allowed_now": 5}
+    assert k.limits(kaggle_double.competition) == {"num_today": 0, "num_total": 0, "num_allowed_now": 5,
+                                                  "limited_by_total": False}
     ref = k.submit(_csv(tmp_path), "first try", kaggle_double.competition)
     kaggle_double.add_external("web.csv", "made on the website", "0.25000")
     subs = k.submissions(kaggle_double.competition)
@@ -93,7 +94,7 @@ def test_safe_calls_retry_submit_does_not(kaggle_double: KaggleDouble, tmp_path:
     assert len(kaggle_double.calls("ListSubmissions")) == 3
     assert k.limits(kaggle_double.competition)["num_allowed_now"] == 5
     kaggle_double.fail("CreateSubmission", status=503)
-    with pytest.raises(UserError, match="503"):
+    with pytest.raises(C.SubmitOutcomeUnknown, match="503"):  # Kaggle may have recorded it
         k.submit(_csv(tmp_path), "x", kaggle_double.competition)
     assert len(kaggle_double.calls("CreateSubmission")) == 1 and kaggle_double.submissions == []
 
@@ -129,3 +130,43 @@ def test_readable_kaggle_json_warns_without_showing_the_key(make_double, kaggle_
     out = capsys.readouterr()
     assert "chmod 600" in out.err and out.out == ""
     assert KEY not in out.err + out.out
+
+
+def test_our_upload_sends_what_the_official_clients_upload_sends(kaggle_double: KaggleDouble,
+                                                                 tmp_path: Path) -> None:
+    """kagglebench replaces the client's `upload_complete` (to give the PUT a timeout): the
+    double must receive the same request from both, the client's own method run unchanged."""
+    from kaggle.api.kaggle_api_extended import KaggleApi
+    from kaggle.models.kaggle_models_extended import ResumableUploadResult
+
+    from kagglebench.kaggle.upload import put_file
+
+    path = _csv(tmp_path)
+    kaggle_double.pending_uploads.update(a={}, b={})  # two upload slots, as StartSubmissionUpload opens
+    theirs = KaggleApi.upload_complete(KaggleApi.__new__(KaggleApi), str(path),
+                                       f"{kaggle_double.endpoint}/upload/a", quiet=True)
+    assert theirs == ResumableUploadResult.COMPLETE
+
+    put_file(path, f"{kaggle_double.endpoint}/upload/b", timeout=5.0)
+    a, b = kaggle_double.calls("PUT")
+    assert a.body == b.body == path.read_bytes()
+    keys = ("Content-Length", "Authorization", "Content-Range")
+    assert {k: a.headers.get(k) for k in keys} == {k: b.headers.get(k) for k in keys}
+    assert a.headers.get("Authorization") is None  # the URL is the permission
+
+
+def test_client_versions_are_the_pinned_ones() -> None:
+    """The RPC timeout mounts an adapter on kagglesdk's private session; pyproject pins the
+    versions this was tested with, and this test fails when another version is installed."""
+    from importlib.metadata import version
+
+    from packaging.specifiers import SpecifierSet
+
+    pins = {"kaggle": SpecifierSet(">=2.2.4,<2.3"), "kagglesdk": SpecifierSet(">=0.1.38,<0.2")}
+    for name, spec in pins.items():
+        assert version(name) in spec, (name, version(name))
+    from kagglesdk.kaggle_http_client import KaggleHttpClient
+
+    http = KaggleHttpClient()
+    http._init_session()
+    assert http._session is not None  # what connect() mounts its timeout adapter on

@@ -135,7 +135,7 @@ def test_bad_files_are_refused_naming_the_problem(ws, tmp_path):
     _refused(_write(bad, [head, *stranger]), ws, "line 2", "not one of this competition's test ids")
     out_of_range = [*body[:-1], [body[-1][0], str(fmt.num_classes)]]
     _refused(_write(bad, [head, *out_of_range]), ws, f"line {len(body) + 1}", f"0..{fmt.num_classes - 1}")
-    _refused(_write(bad, [head, [body[0][0], "cat"], *body[1:]]), ws, "line 2", "not a whole number")
+    _refused(_write(bad, [head, [body[0][0], "cat"], *body[1:]]), ws, "line 2", "not a plain class index")
     _refused(_write(bad, [head, [*body[0], "x"], *body[1:]]), ws, "line 2", "3 columns")
     bad.write_text("")
     _refused(bad, ws, "empty")

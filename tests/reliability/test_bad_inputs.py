@@ -241,7 +241,8 @@ def test_unwritable_submissions_folder(trained_ws: Path, tmp_path: Path) -> None
 
 
 @pytest.mark.parametrize(("case", "ood", "drop", "needles"), [
-    ("ds542-last-file-missing", "ood-good", "distortion18.npy", ["ood-test", "holds 18", "19"]),
+    ("ds542-last-file-missing", "ood-good", "distortion18.npy", ["ood-test/distortion18.npy", "not found",
+                                                                 "19"]),
     ("ds542-middle-file-missing", "ood-missing-file", None, ["distortion05.npy", "not found"]),
     ("ds542-npy-truncated", "ood-truncated", None, ["distortion03.npy", "truncated"]),
 ])

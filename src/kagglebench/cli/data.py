@@ -1,4 +1,4 @@
-"""`kagglebench data demo DIR ...` and `kagglebench data check PATH`."""
+"""`kagglebench data demo DIR ...`, `kagglebench data check PATH` and `kagglebench data download`."""
 
 from __future__ import annotations
 
@@ -32,6 +32,12 @@ def register(sub, common) -> None:
     c.add_argument("path", metavar="PATH")
     c.add_argument("--json", action="store_true", help="print the summary as JSON")
     c.set_defaults(func=run_check)
+    dl = dsub.add_parser("download", parents=[common], help="fetch the competition's data again from Kaggle",
+                         description="Download the workspace's competition files from Kaggle with the "
+                         "official client and replace data/ with them, atomically (the old data stays "
+                         "until the new is complete; an interrupted download resumes when run again), "
+                         "then check the workspace reads them.")
+    dl.set_defaults(func=run_download)
 
 
 def run_demo(args) -> int:
@@ -60,4 +66,20 @@ def run_check(args) -> int:
 
     summary = check(args.path)
     print(json.dumps(summary) if args.json else describe(summary))
+    return 0
+
+
+def run_download(args) -> int:
+    from kagglebench.errors import UserError
+    from kagglebench.kaggle.client import connect
+    from kagglebench.kaggle.download import fetch_data
+    from kagglebench.workspace import Workspace, find_workspace
+
+    ws = find_workspace(args.workspace)
+    if not ws.competition:
+        raise UserError(ws.settings_path, "no `competition = \"SLUG\"` line: which competition's data?")
+    fetch_data(connect(), ws.competition, ws.root)
+    fresh = Workspace(ws.root)
+    print(f"data ready: {fresh.root / 'data'} ({len(fresh.train_data())} training images, "
+          f"{fresh.test_size()} test rows)")
     return 0

@@ -19,6 +19,26 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.set_defaults(func=run)
 
 
+def missing_x11_library(platform: str | None = None, env: dict | None = None,
+                        find_library=None) -> str | None:
+    """The package to install when Qt's X11 plugin would abort at start for want of
+    libxcb-cursor0 (Qt 6.5+ needs it; fresh Debian and Ubuntu lack it), else None."""
+    import os
+    import sys
+    from ctypes.util import find_library as _find
+
+    platform = platform or sys.platform
+    env = os.environ if env is None else env
+    if not platform.startswith("linux"):
+        return None
+    qpa = env.get("QT_QPA_PLATFORM", "")
+    if qpa and not qpa.startswith("xcb"):
+        return None  # offscreen, wayland, ...: no X11 plugin
+    if not qpa and env.get("WAYLAND_DISPLAY"):
+        return None  # Qt picks its Wayland plugin first
+    return None if (find_library or _find)("xcb-cursor") else "libxcb-cursor0"
+
+
 def run(args: argparse.Namespace) -> int:
     from importlib.util import find_spec
 
@@ -30,6 +50,10 @@ def run(args: argparse.Namespace) -> int:
     if missing:
         raise UserError("kagglebench gui", f"the desktop app needs PySide6 and pyqtgraph ({missing[0]} is "
                         "missing): install with pip install 'kagglebench[gui]'")
+    package = missing_x11_library()
+    if package:
+        raise UserError("kagglebench gui", f"Qt needs the {package} library to open a window on X11: "
+                        f"install it with sudo apt-get install {package}")
     from kagglebench_gui import app
     from kagglebench_gui.wsinfo import open_workspace
     argv = []

@@ -36,8 +36,13 @@ def run(args: argparse.Namespace) -> int:
         if not comp:
             raise UserError("--competition", "no competition slug: pass --competition SLUG")
         from kagglebench.kaggle.client import connect
+        from kagglebench.kaggle.submit import submit_lock
 
-        rows = sync.sync_submissions(ws, connect(), comp)
+        kaggle = connect()
+        # Holding the submit lock, a `pending` record is a dead submit's and can be settled;
+        # without it (a submit is under way) pending records are left alone.
+        with submit_lock(ws, comp, wait_s=0) as held:
+            rows = sync.sync_submissions(ws, kaggle, comp, settle_pending=held)
     else:
         rows = sync.view(ws, comp)
     if args.json:

@@ -58,6 +58,9 @@ def check(path: str | os.PathLike) -> dict[str, Any]:
                 raise UserError(p / f"distortion{k:02d}.npy",
                                 f"shape {shape} differs from distortion00.npy's {first}")
             first = shape
+        short = formats.missing_last(formats.ood_files(p))
+        if short:
+            raise short
         splits["test"] = {"images": files * first[0], "shape": list(first[1:])}
         summary.update(distortions=files, severities=formats.OOD_SEVERITIES,
                        per_severity=first[0] // formats.OOD_SEVERITIES)

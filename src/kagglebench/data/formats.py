@@ -279,7 +279,8 @@ def load_imagefolder(path: str | os.PathLike, size: int | None = None) -> Datase
 # --- DS-542 OOD folder -----------------------------------------------------------------------
 
 def ood_files(path: str | os.PathLike) -> list[Path]:
-    """The `distortionNN.npy` files of an OOD folder, in order; UserError if any is missing."""
+    """The `distortionNN.npy` files of an OOD folder, in order; UserError if any is missing.
+    (`missing_last` says whether a full DS-542 set is incomplete at the end.)"""
     root = Path(path)
     if not root.is_dir():
         raise UserError(root, "folder not found")
@@ -290,6 +291,18 @@ def ood_files(path: str | os.PathLike) -> list[Path]:
     for e in expected:
         _need(e)
     return expected
+
+
+def missing_last(files: list[Path]) -> UserError | None:
+    """The error for a DS-542 folder whose files stop short of distortion18.npy (a folder missing
+    its last files still looks whole: the ids are counted from the files), else None."""
+    if not files or len(files) >= OOD_DISTORTIONS:
+        return None
+    first_missing = files[0].parent / f"distortion{len(files):02d}.npy"
+    return UserError(first_missing, f"file not found: a DS-542 test folder has {OOD_DISTORTIONS} files, "
+                                    f"distortion00.npy .. distortion{OOD_DISTORTIONS - 1:02d}.npy, and "
+                                    f"{len(files)} are here; its submission could never have the rows "
+                                    "the competition scores")
 
 
 def open_ood_file(file: Path) -> np.ndarray:

@@ -1,9 +1,12 @@
-"""Submission history and leaderboard snapshots: Kaggle's lists joined to the local store.
+"""`submissions --sync` and `leaderboard --sync`: Kaggle's view joined to the local records.
 
-`sync_submissions` fetches my submissions and joins each to its local record: by Kaggle ref,
-else (for records left `pending`/`unknown` by an interrupted submit) by file name, message
-and time. Submissions made outside kagglebench are added with source 'kaggle'. An `unknown`
-record that Kaggle does not list becomes `failed` (it never arrived: safe to submit again).
+Each submission Kaggle lists (every page) is matched to the local record with the same ref, or
+else, for a submit whose outcome is unknown (the answer to CreateSubmission was never read),
+to the record with the same file name, size and message: Kaggle keeps all three, and they do
+not depend on anyone's clock. Submissions made outside kagglebench are added with source
+'kaggle'. An `unknown` record that Kaggle does not list becomes `failed` (it never arrived:
+safe to submit again); so does a `pending` one, but only when the caller holds the submit lock
+(`settle_pending`): otherwise it may be a submit in flight in another process.
 `fit_relation` fits public score against the local estimate once a few are scored and flags
 the submissions that do not follow the line.
 """
@@ -14,8 +17,8 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-MATCH_WINDOW_S = 6 * 3600  # how far Kaggle's date may be from our record's (clock skew, slow uploads)
 MIN_FIT = 3
+UNSETTLED = ("pending", "unknown")
 
 
 def _epoch(iso: str | None) -> float | None:
@@ -31,42 +34,49 @@ def _status(remote: dict) -> str:
     return {"pending": "submitted"}.get(remote["status"], remote["status"])
 
 
-def _find_local(remote: dict, local: list[dict], taken: set[int]) -> dict | None:
+def _same_upload(rec: dict, remote: dict) -> bool:
+    """Whether `remote` can be the upload of local record `rec`: same file name, same message,
+    same size (when both sides know it)."""
+    size_ok = rec.get("bytes") is None or remote.get("bytes") is None or rec["bytes"] == remote["bytes"]
+    return (Path(rec["file"]).name == remote["file_name"] and size_ok
+            and (rec["message"] or "").strip() == (remote["description"] or "").strip())
+
+
+def _find_local(remote: dict, local: list[dict], taken: set[int], settle_pending: bool) -> dict | None:
     for rec in local:
         if rec["ref"] == remote["ref"]:
             return rec
-    when = _epoch(remote["date"])
-    for rec in local:  # an interrupted submit: we never heard the ref
-        if rec["id"] in taken or rec["ref"] or rec["status"] not in ("pending", "unknown"):
-            continue
-        same_file = Path(rec["file"]).name == remote["file_name"]
-        same_msg = (rec["message"] or "") == remote["description"]
-        close = when is None or abs(when - rec["created"]) < MATCH_WINDOW_S
-        if same_file and same_msg and close:
-            return rec
-    return None
+    open_statuses = UNSETTLED if settle_pending else ("unknown",)
+    found = [rec for rec in local if rec["id"] not in taken and not rec["ref"]
+             and rec["status"] in open_statuses and _same_upload(rec, remote)]
+    if len(found) > 1:  # the same name, size and message twice: the nearest in time
+        when = _epoch(remote["date"]) or 0.0
+        found.sort(key=lambda rec: abs(rec["created"] - when))
+    return found[0] if found else None
 
 
-def sync_submissions(ws: Any, kaggle: Any, competition: str) -> list[dict[str, Any]]:
+def sync_submissions(ws: Any, kaggle: Any, competition: str, *, settle_pending: bool = False
+                     ) -> list[dict[str, Any]]:
     """Merge Kaggle's list into the store; returns the joined view (see `view`)."""
     remote = kaggle.submissions(competition)
     with ws.store() as store:
         local = store.list_submissions(competition)
         taken: set[int] = set()
-        for r in remote:
+        for r in sorted(remote, key=lambda r: _epoch(r["date"]) or 0.0):  # oldest first
             fields = {"ref": r["ref"], "status": _status(r), "public_score": r["public_score"],
                       "private_score": r["private_score"], "kaggle_date": r["date"],
                       "error": r["error_description"] or None}
-            rec = _find_local(r, local, taken)
+            rec = _find_local(r, local, taken, settle_pending)
             if rec is None:
                 store.add_submission(competition=competition, file=r["file_name"], message=r["description"],
-                                     source="kaggle", **fields)
+                                     source="kaggle", bytes=r.get("bytes"), **fields)
             else:
                 taken.add(rec["id"])
                 rec["ref"] = r["ref"]
                 store.update_submission(rec["id"], **fields)
         for rec in local:
-            if rec["status"] == "unknown" and rec["id"] not in taken:
+            never = rec["status"] == "unknown" or (settle_pending and rec["status"] == "pending")
+            if never and rec["id"] not in taken:
                 store.update_submission(rec["id"], status="failed",
                                         error="Kaggle never received it (checked by --sync); safe to submit again")
     return view(ws, competition)
