@@ -117,7 +117,7 @@ class TrainConfig:
     grad_clip: float = 0.0            # max gradient norm (0 = off)
     ema_decay: float = 0.0            # EMA of weights (0 = off)
     amp: str = "auto"                 # auto | none | bf16 | fp16
-    channels_last: bool = True        # NHWC memory layout: about 1.3x faster convolutions on CPU and GPU (BENCHMARKS.md)
+    channels_last: bool = True        # NHWC layout: about 1.3x faster convolutions on CPU and GPU (BENCHMARKS.md)
     compile: bool = False
     device: str = "auto"              # auto | cpu | cuda | cuda:N | mps
     early_stopping_patience: int = 0  # epochs without improvement (0 = off)

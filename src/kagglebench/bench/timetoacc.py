@@ -130,7 +130,8 @@ def _measure(root: Path, ws: Any, classes: int, seed_recipe: Any, candidates: tu
     target = seed[-1]["val_acc"]
     total = sum(r["train_s"] for r in seed)
     out: dict[str, Any] = {
-        "torch_threads": 1, "data": {"classes": classes, "train_images": len(ws.train_data()), "val_images": len(ws.labelled_test())},
+        "torch_threads": 1,
+        "data": {"classes": classes, "train_images": len(ws.train_data()), "val_images": len(ws.labelled_test())},
         "seed": {"recipe": SEED_RECIPE, "epochs": len(seed), "final_val_acc": target, "seconds": total,
                  "batch_size": seed_recipe.train.batch_size, "curve": seed},
         "target_acc": target, "kagglebench": {}}
