@@ -48,6 +48,34 @@ def test_dead_process_is_marked_failed(tmp_path):
     _run(s, pid=p.pid)
     assert [r["status"] for r in s.list_runs()] == ["failed"]
     assert "exited" in s.get_run("r-1")["message"]
+    s.reap_dead_runs()                     # the write paths (a training run starting) write it down
+    raw = s.db.execute("SELECT status, finished FROM runs WHERE id = 'r-1'").fetchone()
+    assert raw["status"] == "failed" and raw["finished"] is not None
+
+
+def test_reads_never_write(tmp_path):
+    """The GUI polls list_runs every half second: reading, even a dead run, changes nothing."""
+    path = tmp_path / "kagglebench.db"
+    s = Store(path)
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p.wait()
+    _run(s, "dead", pid=p.pid)
+    _run(s, "alive")
+    s.add_metrics("alive", [{"scope": "step", "step": 1, "epoch": 0.1, "train_loss": 1.0}])
+    s.close()
+    reader = Store(path)
+    before = reader.db.total_changes
+    for _ in range(3):
+        runs = {r["id"]: r for r in reader.list_runs()}
+        reader.get_run("dead")
+        reader.metrics_since("alive")
+        reader.list_checkpoints()
+        reader.samples_since()
+        reader.list_submissions()
+    assert reader.db.total_changes == before
+    assert runs["dead"]["status"] == "failed" and runs["alive"]["status"] == "running"
+    raw = sqlite3.connect(path).execute("SELECT status FROM runs WHERE id = 'dead'").fetchone()
+    assert raw == ("running",)             # still as the trainer left it: the read did not write
 
 
 def test_corrupt_store_is_a_user_error(tmp_path):

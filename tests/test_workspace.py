@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from kagglebench.competitions import profiles
 from kagglebench.data import formats, writers
 from kagglebench.errors import UserError
-from kagglebench.workspace import PROFILES, Workspace, find_workspace, init_workspace
+from kagglebench.workspace import Workspace, find_workspace, init_workspace
 
 RNG = np.random.default_rng(1)
 
@@ -119,4 +120,4 @@ def test_init_refuses_wrong_data_and_leaves_nothing(tmp_path):
     with pytest.raises(UserError, match="unknown profile"):
         init_workspace(tmp_path / "ws", "kaggle")
     assert not (tmp_path / "ws").exists()
-    assert {"ds542-sp25", "nyu-dl-sp24", "stl10-5class", "demo", "digits"} <= set(PROFILES)
+    assert {"ds542-sp25", "nyu-dl-sp24", "stl10-5class", "demo", "digits"} <= set(profiles())

@@ -203,6 +203,7 @@ class CurvesTab(QWidget):
                 item.setIcon(_swatch(run_colour(r["id"])))
                 self.runs_list.addItem(item)
             item.setText(f"{run_label(r)}  ({r['status']})")
+            item.setToolTip(item.text() + (f"\n{r['note']}" if r.get("note") else ""))
         if first and runs:
             pick = [r["id"] for r in runs if r["status"] == "running"] or [runs[-1]["id"]]
             self._set_checked(set(pick), add=False)

@@ -204,9 +204,9 @@ class NewRunDialog(QDialog):
 
     def set_field(self, key: str, text: str) -> None:
         """Set one field's text (`section.key` or a shortcut such as `epochs`)."""
-        shortcuts = {"epochs": "train.epochs", "batch_size": "train.batch_size", "lr": "optim.lr",
-                     "seed": "train.seed", "model": "model.name"}
-        self._editors[shortcuts.get(key, key)].setText(text)
+        from kagglebench.config import SHORTCUTS
+
+        self._editors[SHORTCUTS.get(key, key)].setText(text)
 
     def _validate(self) -> None:
         recipe = self.current_recipe()

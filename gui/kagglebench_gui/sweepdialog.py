@@ -21,13 +21,9 @@ from kagglebench_gui.workers import TaskPool
 
 def check_grid(recipe: str, lines: list[str]) -> list[str]:
     """The grid's items after the CLI's own checks; raises UserError with its one line."""
-    from kagglebench.cli.sweep import parse_grid
-    from kagglebench.config import load_recipe
+    from kagglebench.sweep import parse_grid, plan
 
-    grid = parse_grid(lines)
-    for key, values in grid.items():
-        for v in values:
-            load_recipe(recipe, [f"{key}={v}"])
+    plan(recipe, parse_grid(lines))     # the engine's own check: every combination against the recipe
     return lines
 
 

@@ -189,9 +189,15 @@ class StorePoller(QObject):
             first = after is None
             if first:  # newly watched: a long run's summary first, for a quick first picture
                 ov = read_overview(self._store.db, rid)
+                after = 0
                 if ov is not None:
                     self.overview.emit(rid, ov)
-                after = 0
+                    # Its rows load from the next tick on: reading them now would hold the
+                    # interpreter while the window draws the summary.
+                    with self._lock:
+                        if rid in self._watched:
+                            self._after[rid] = after
+                    continue
             block = read_block(self._store.db, rid, after, BLOCK_ROWS)
             block["caught_up"] = block["rows"] < BLOCK_ROWS
             with self._lock:

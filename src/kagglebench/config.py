@@ -6,9 +6,14 @@ Built-in recipes live in `kagglebench/recipes/*.toml`; a user's own TOML may say
 `base = "resnet34-imagenet"` to start from a built-in one (or another .toml path,
 relative to the file) and change only what differs.
 
-Every key is checked: unknown keys, wrong types and nonsense values (a negative
-learning rate, dropout of 1.5, NaN) are refused with a `UserError` that names the
-key and lists the valid ones, so a typo never silently trains the wrong thing.
+Each section is a dataclass; each key is one line: its type, its default and, through
+`key(...)`, its rule: a range (`ge`, `gt`, `le`, `lt`) or its valid values. Where the
+valid values are a registry's names (optimizers, schedules, augmentation policies, TTA
+modes) the rule names that registry (`choices="module:NAME"`) and reads it when a value
+is checked, so a new optimizer or policy is valid in recipes the moment it is registered.
+Every key is checked: unknown keys, wrong types and nonsense values (a negative learning
+rate, dropout of 1.5, NaN) are refused with a one-line `UserError` that names the key and
+lists the valid ones, so a typo never silently trains the wrong thing.
 `recipe_to_dict` / `recipe_from_dict` round-trip the resolved recipe saved with each run.
 """
 
@@ -16,7 +21,9 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import importlib
 import math
+import tomllib
 import typing
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -25,11 +32,6 @@ from pathlib import Path
 from typing import Any
 
 from kagglebench.errors import UserError
-
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10: the same parser, as a package
-    import tomli as tomllib
 
 # The everyday keys may be given without their section: `epochs=5`, `model=resnet18`.
 SHORTCUTS = {
@@ -40,6 +42,22 @@ SHORTCUTS = {
     "model": "model.name",
 }
 SECTIONS = ("model", "data", "optim", "schedule", "train", "tracking")
+_INF = math.inf
+
+
+def key(default: Any, *, ge: float | None = None, gt: float | None = None, le: float | None = None,
+        lt: float | None = None, choices: str | Sequence[str] | None = None, triple: bool = False,
+        positive: bool = False) -> Any:
+    """A recipe key: its default and its rule, kept as the dataclass field's metadata.
+
+    `choices` is a tuple of valid values, or "module:NAME" naming a registry (a dict or tuple
+    of names) read when a value is checked; `triple` asks for [] or 3 numbers (per colour
+    channel), `positive` for numbers all > 0."""
+    meta = {"ge": ge, "gt": gt, "le": le, "lt": lt, "choices": choices, "triple": triple,
+            "positive": positive}
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata=meta)
+    return field(default=default, metadata=meta)
 
 
 @dataclass
@@ -48,89 +66,90 @@ class ModelConfig:
     pretrained: bool = False          # torchvision ImageNet weights (ResNets)
     weights: str = "IMAGENET1K_V1"    # which torchvision weights, when pretrained
     cifar_stem: bool = False          # ResNets: 3x3 stride-1 first conv, no max-pool
-    dropout: float = 0.0              # dropout before the classification head
-    max_params: int = 0               # refuse a model with more parameters (0 = no limit)
+    dropout: float = key(0.0, ge=0, lt=1)               # dropout before the classification head
+    max_params: int = key(0, ge=0)                      # refuse a model with more parameters (0 = no limit)
     init_from: str = ""               # RUN_ID[:best|last] or a .pt path: backbone weights to start from
     requires_init_from: bool = False  # a fine-tuning recipe: refuse to start without init_from
-    freeze_backbone_epochs: int = 0   # train only the head for this many epochs first
-    backbone_lr_scale: float = 1.0    # backbone learning rate = lr * this
+    freeze_backbone_epochs: int = key(0, ge=0)          # train only the head for this many epochs first
+    backbone_lr_scale: float = key(1.0, ge=0)           # backbone learning rate = lr * this
 
 
 @dataclass
 class DataConfig:
-    input_size: int = 0               # resize on the device to this size (0 = the images' own size)
-    val_fraction: float = 0.1
-    val_split: str = "fraction"       # fraction: hold out val_fraction of train | test: validate on the
-                                      # labelled test split and train on all of train (seeds 003/004)
+    input_size: int = key(0, ge=0, le=4096)             # resize on the device to this size (0 = own size)
+    val_fraction: float = key(0.1, ge=0, lt=1)
+    # fraction: hold out val_fraction of train | test: validate on the labelled test split and
+    # train on all of train (seeds 003/004)
+    val_split: str = key("fraction", choices=("fraction", "test"))
     split_seed: int = 0
-    mean: list[float] = field(default_factory=list)   # [] = measured on the training split
-    std: list[float] = field(default_factory=list)
-    crop_padding: int = 4             # random crop after padding by this many pixels (0 = off), at input_size
-    pad_mode: str = "reflect"         # the crop's padding: zeros (torchvision RandomCrop's) | reflect (airbench's)
-    random_resized_crop: float = 0.0  # RandomResizedCrop to input_size, area scale from this to 1 (0 = off)
+    mean: list[float] = key([], triple=True)            # [] = measured on the training split
+    std: list[float] = key([], triple=True, positive=True)
+    crop_padding: int = key(4, ge=0, le=64)             # random crop after padding (pixels at input_size; 0 = off)
+    pad_mode: str = key("reflect", choices=("zeros", "reflect"))  # zeros: torchvision RandomCrop | reflect
+    random_resized_crop: float = key(0.0, ge=0, le=1)   # RandomResizedCrop, area scale from this to 1 (0 = off)
     hflip: bool = True
     vflip: bool = False
     alternating_flip: bool = False    # with hflip: flip a fixed random half on even epochs, the rest on odd (airbench)
-    policy: str = ""                  # "", autoaugment-cifar10, randaugment, trivialaugment
-    color_jitter: float = 0.0         # brightness/contrast/saturation strength (0 = off)
-    affine_degrees: float = 0.0       # RandomAffine rotation range (0 = off)
-    perspective: float = 0.0          # RandomPerspective distortion scale (0 = off)
-    grayscale: float = 0.0            # RandomGrayscale probability (0 = off)
-    classes: list[str] = field(default_factory=list)  # keep only these classes ([] = all)
-    tta: str = "none"                 # default test-time augmentation of eval/predict: none | flip | flip-shift
+    policy: str = key("", choices="kagglebench.train.augment:POLICIES")   # "" = none
+    color_jitter: float = key(0.0, ge=0, le=1)          # brightness/contrast/saturation strength (0 = off)
+    affine_degrees: float = key(0.0, ge=0, le=180)      # RandomAffine rotation range (0 = off)
+    perspective: float = key(0.0, ge=0, le=1)           # RandomPerspective distortion scale (0 = off)
+    grayscale: float = key(0.0, ge=0, le=1)             # RandomGrayscale probability (0 = off)
+    classes: list[str] = key([])                        # keep only these classes ([] = all)
+    tta: str = key("none", choices="kagglebench.evaluate.tta:MODES")  # eval/predict's default TTA
 
 
 @dataclass
 class OptimConfig:
-    name: str = "sgd"                 # sgd | adam | adamw
-    lr: float = 0.1
-    momentum: float = 0.9
+    name: str = key("sgd", choices="kagglebench.train.optim:OPTIMIZERS")
+    lr: float = key(0.1, gt=0, lt=_INF)
+    momentum: float = key(0.9, ge=0, lt=1)
     nesterov: bool = False
-    weight_decay: float = 5e-4
+    weight_decay: float = key(5e-4, ge=0)
     lookahead: bool = False
-    lookahead_k: int = 5
-    lookahead_alpha: float = 0.5
+    lookahead_k: int = key(5, ge=1)
+    lookahead_alpha: float = key(0.5, gt=0, le=1)
     lookahead_ema: bool = False       # airbench: every k steps, EMA the weights and reset the live ones to it
-    lookahead_ema_every: int = 5      # k: steps between those updates
-    lookahead_ema_decay: float = 0.95 # per-step decay; an update uses decay**k * (step/total)**3, 1.0 at the end
+    lookahead_ema_every: int = key(5, ge=1)             # k: steps between those updates
+    lookahead_ema_decay: float = key(0.95, gt=0, le=1)  # per-step decay; an update uses decay**k * (step/total)**3
 
 
 @dataclass
 class ScheduleConfig:
-    name: str = "cosine"              # none | step | cosine | onecycle
-    step_size: int = 30               # step: epochs between decays
-    gamma: float = 0.1                # step: decay factor
-    warmup_epochs: float = 0.0        # linear warm-up before the schedule
+    name: str = key("cosine", choices="kagglebench.train.optim:SCHEDULES")
+    step_size: int = key(30, ge=1)                      # step: epochs between decays
+    gamma: float = key(0.1, gt=0, lt=_INF)              # step: decay factor
+    warmup_epochs: float = key(0.0, ge=0)               # linear warm-up before the schedule
     cycle_momentum: bool = True       # onecycle: momentum 0.95 -> 0.85 -> 0.95 against the lr (torch's OneCycleLR)
 
 
 @dataclass
 class TrainConfig:
-    epochs: int = 10
-    batch_size: int = 128
+    epochs: int = key(10, ge=1)
+    batch_size: int = key(128, ge=1)
     seed: int = 0
     deterministic: bool = False
-    label_smoothing: float = 0.0
-    mixup_alpha: float = 0.0
-    cutmix_alpha: float = 0.0
-    mix_prob: float = 1.0             # share of batches mixed (mixup/cutmix); seed 003's notebook: 0.5
-    grad_clip: float = 0.0            # max gradient norm (0 = off)
-    ema_decay: float = 0.0            # EMA of weights (0 = off)
-    amp: str = "auto"                 # auto | none | bf16 | fp16
-    channels_last: bool = True        # NHWC layout: about 1.3x faster convolutions on CPU and GPU (BENCHMARKS.md)
+    label_smoothing: float = key(0.0, ge=0, lt=1)
+    mixup_alpha: float = key(0.0, ge=0)
+    cutmix_alpha: float = key(0.0, ge=0)
+    mix_prob: float = key(1.0, ge=0, le=1)              # share of batches mixed; seed 003's notebook: 0.5
+    grad_clip: float = key(0.0, ge=0)                   # max gradient norm (0 = off)
+    ema_decay: float = key(0.0, ge=0, lt=1)             # EMA of weights (0 = off)
+    amp: str = key("auto", choices=("auto", "none", "bf16", "fp16"))
+    channels_last: bool = True        # NHWC memory layout: about 1.3x faster convolutions (BENCHMARKS.md)
     compile: bool = False
     device: str = "auto"              # auto | cpu | cuda | cuda:N | mps
-    early_stopping_patience: int = 0  # epochs without improvement (0 = off)
-    early_stopping_metric: str = "val_acc"   # val_acc | val_loss
-    keep_top_k: int = 3
-    checkpoint_every_steps: int = 0   # extra "last" checkpoints mid-epoch (0 = once per epoch)
+    early_stopping_patience: int = key(0, ge=0)         # epochs without improvement (0 = off)
+    early_stopping_metric: str = key("val_acc", choices=("val_acc", "val_loss"))
+    keep_top_k: int = key(3, ge=1)
+    checkpoint_every_steps: int = key(0, ge=0)          # extra "last" checkpoints mid-epoch (0 = once per epoch)
     swa: bool = False
-    swa_start_epoch: int = 0          # 0 = from 75% of the epochs
-    swa_lr: float = 0.0               # 0 = a tenth of optim.lr
+    swa_start_epoch: int = key(0, ge=0)                 # 0 = from 75% of the epochs
+    swa_lr: float = key(0.0, ge=0)                      # 0 = a tenth of optim.lr
     drop_last: bool = True
     augmix: bool = False              # AugMix views of every training image (train/augmix.py)
-    jsd_weight: float = 12.0          # with augmix: JSD consistency weight, clean + 2 views (0 = one view, no JSD)
-    augmix_severity: int = 3          # AugMix operation strength, 1-10 (the original's default 3)
+    jsd_weight: float = key(12.0, ge=0)                 # with augmix: JSD weight, clean + 2 views (0 = one view)
+    augmix_severity: int = key(3, ge=1, le=10)          # AugMix operation strength (the original's default 3)
 
 
 @dataclass
@@ -152,75 +171,44 @@ class Recipe:
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
 
 
-# Allowed values for the string keys that are really choices.
-CHOICES: dict[str, tuple[str, ...]] = {
-    "optim.name": ("sgd", "adam", "adamw"),
-    "schedule.name": ("none", "step", "cosine", "onecycle"),
-    "data.policy": ("", "autoaugment-cifar10", "randaugment", "trivialaugment"),
-    "data.tta": ("none", "flip", "flip-shift"),
-    "data.pad_mode": ("zeros", "reflect"),
-    "data.val_split": ("fraction", "test"),
-    "train.amp": ("auto", "none", "bf16", "fp16"),
-    "train.early_stopping_metric": ("val_acc", "val_loss"),
-}
+def higher_is_better(metric: str) -> bool:
+    """Whether a larger value of a monitored metric is better (accuracy up, loss down)."""
+    return "loss" not in metric
 
-# (low, high, low_inclusive, high_inclusive) for numbers where other values make no sense.
-_RANGES: dict[str, tuple[float, float, bool, bool]] = {
-    "model.dropout": (0, 1, True, False),
-    "model.max_params": (0, math.inf, True, False),
-    "model.freeze_backbone_epochs": (0, math.inf, True, False),
-    "model.backbone_lr_scale": (0, math.inf, True, False),
-    "data.input_size": (0, 4096, True, True),
-    "data.val_fraction": (0, 1, True, False),
-    "data.crop_padding": (0, 64, True, True),
-    "data.random_resized_crop": (0, 1, True, True),
-    "data.color_jitter": (0, 1, True, True),
-    "data.affine_degrees": (0, 180, True, True),
-    "data.perspective": (0, 1, True, True),
-    "data.grayscale": (0, 1, True, True),
-    "optim.lr": (0, math.inf, False, False),
-    "optim.momentum": (0, 1, True, False),
-    "optim.weight_decay": (0, math.inf, True, False),
-    "optim.lookahead_k": (1, math.inf, True, False),
-    "optim.lookahead_alpha": (0, 1, False, True),
-    "optim.lookahead_ema_every": (1, math.inf, True, False),
-    "optim.lookahead_ema_decay": (0, 1, False, True),
-    "schedule.step_size": (1, math.inf, True, False),
-    "schedule.gamma": (0, math.inf, False, False),
-    "schedule.warmup_epochs": (0, math.inf, True, False),
-    "train.epochs": (1, math.inf, True, False),
-    "train.batch_size": (1, math.inf, True, False),
-    "train.label_smoothing": (0, 1, True, False),
-    "train.mixup_alpha": (0, math.inf, True, False),
-    "train.cutmix_alpha": (0, math.inf, True, False),
-    "train.mix_prob": (0, 1, True, True),
-    "train.grad_clip": (0, math.inf, True, False),
-    "train.ema_decay": (0, 1, True, False),
-    "train.early_stopping_patience": (0, math.inf, True, False),
-    "train.keep_top_k": (1, math.inf, True, False),
-    "train.checkpoint_every_steps": (0, math.inf, True, False),
-    "train.swa_start_epoch": (0, math.inf, True, False),
-    "train.swa_lr": (0, math.inf, True, False),
-    "train.jsd_weight": (0, math.inf, True, False),
-    "train.augmix_severity": (1, 10, True, True),
-}
 
+# ---------------------------------------------------------------- the keys and their rules
 
 def _section_types() -> dict[str, type]:
     return {f.name: typing.get_type_hints(Recipe)[f.name] for f in dataclasses.fields(Recipe)
             if f.name in SECTIONS}
 
 
-def _key_types(section: str) -> dict[str, Any]:
-    return typing.get_type_hints(_section_types()[section])
+def _fields(section: str) -> dict[str, tuple[Any, dict]]:
+    """{key: (type, rule)} of one section."""
+    cls = _section_types()[section]
+    hints = typing.get_type_hints(cls)
+    return {f.name: (hints[f.name], dict(f.metadata)) for f in dataclasses.fields(cls)}
 
 
 def valid_keys() -> list[str]:
     """Every key an override or a recipe file may set, as `section.key`, plus the shortcuts."""
     keys = list(SHORTCUTS)
     for section in SECTIONS:
-        keys += [f"{section}.{k}" for k in _key_types(section)]
+        keys += [f"{section}.{k}" for k in _fields(section)]
     return keys
+
+
+def choices(dotted: str) -> tuple[str, ...] | None:
+    """The valid values of a key that is a choice (from its registry where it names one), else None."""
+    section, _, name = dotted.partition(".")
+    rule = _fields(section).get(name, (None, {}))[1] if section in SECTIONS else {}
+    spec = rule.get("choices")
+    if spec is None:
+        return None
+    if isinstance(spec, str):
+        module, _, attr = spec.partition(":")
+        spec = getattr(importlib.import_module(module), attr)
+    return tuple(spec)
 
 
 def _unknown_key(where: str, key: str, choices: list[str]) -> UserError:
@@ -231,10 +219,20 @@ def _unknown_key(where: str, key: str, choices: list[str]) -> UserError:
 
 # ---------------------------------------------------------------- values and checks
 
+def _number(value: Any, kind: type) -> Any:
+    if isinstance(value, str):
+        try:
+            return kind(value)
+        except ValueError:
+            return value
+    if kind is int and isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
 def _coerce(where: str, key: str, value: Any, typ: Any) -> Any:
     """Return `value` as type `typ`, or raise a UserError saying what was expected."""
-    origin = typing.get_origin(typ)
-    if origin is list:
+    if typing.get_origin(typ) is list:
         elem = typing.get_args(typ)[0]
         if isinstance(value, str):   # `data.classes=car,deer` from the command line
             value = [v.strip() for v in value.split(",") if v.strip()]
@@ -244,27 +242,17 @@ def _coerce(where: str, key: str, value: Any, typ: Any) -> Any:
         return [_coerce(where, f"{key}[{i}]", v, elem) for i, v in enumerate(value)]
     if typ is bool:
         if isinstance(value, str) and value.lower() in ("true", "false"):
-            return value.lower() == "true"
+            value = value.lower() == "true"
         if not isinstance(value, bool):
             raise UserError(where, f"{key} must be true or false, not {value!r}")
         return value
     if typ is int:
-        if isinstance(value, str):
-            try:
-                value = int(value)
-            except ValueError:
-                pass
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
+        value = _number(value, int)
         if isinstance(value, bool) or not isinstance(value, int):
             raise UserError(where, f"{key} must be a whole number, not {value!r}")
         return value
     if typ is float:
-        if isinstance(value, str):
-            try:
-                value = float(value)
-            except ValueError:
-                pass
+        value = _number(value, float)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise UserError(where, f"{key} must be a number, not {value!r}")
         if not math.isfinite(value):
@@ -277,33 +265,38 @@ def _coerce(where: str, key: str, value: Any, typ: Any) -> Any:
     raise TypeError(f"unsupported config type {typ!r} for {key}")
 
 
-def _check_value(where: str, dotted: str, value: Any) -> None:
-    if dotted in CHOICES and value not in CHOICES[dotted]:
-        shown = ", ".join(repr(c) if c == "" else c for c in CHOICES[dotted])
+def _check_value(where: str, dotted: str, value: Any, rule: dict) -> None:
+    valid = choices(dotted)
+    if valid is not None and value not in valid:
+        shown = ", ".join(repr(c) if c == "" else c for c in valid)
         raise UserError(where, f"{dotted} = {value!r} is not one of: {shown}")
-    if dotted in _RANGES:
-        lo, hi, lo_in, hi_in = _RANGES[dotted]
-        ok = (value >= lo if lo_in else value > lo) and (value <= hi if hi_in else value < hi)
+    lo = rule["ge"] if rule.get("ge") is not None else rule.get("gt")
+    hi = rule["le"] if rule.get("le") is not None else rule.get("lt")
+    lo_in, hi_in = rule.get("ge") is not None, rule.get("le") is not None
+    if lo is not None or hi is not None:
+        ok = ((lo is None or (value >= lo if lo_in else value > lo))
+              and (hi is None or (value <= hi if hi_in else value < hi)))
         if not ok:
-            lo_s = f"{'>=' if lo_in else '>'} {lo:g}"
-            hi_s = "" if math.isinf(hi) else f" and {'<=' if hi_in else '<'} {hi:g}"
-            raise UserError(where, f"{dotted} = {value!r} makes no sense: it must be {lo_s}{hi_s}")
-    if dotted in ("data.mean", "data.std") and value:
-        if len(value) != 3:
-            raise UserError(where, f"{dotted} needs 3 numbers (red, green, blue), got {len(value)}")
-        if dotted == "data.std" and min(value) <= 0:
-            raise UserError(where, "data.std values must be > 0")
+            lo_s = f"{'>=' if lo_in else '>'} {lo:g}" if lo is not None else ""
+            hi_s = "" if hi is None or math.isinf(hi) else f"{'<=' if hi_in else '<'} {hi:g}"
+            raise UserError(where, f"{dotted} = {value!r} makes no sense: it must be "
+                                   f"{' and '.join(s for s in (lo_s, hi_s) if s)}")
+    if rule.get("triple") and value and len(value) != 3:
+        raise UserError(where, f"{dotted} needs 3 numbers (red, green, blue), got {len(value)}")
+    if rule.get("positive") and value and min(value) <= 0:
+        raise UserError(where, f"{dotted} values must be > 0")
 
 
 def _set(recipe: Recipe, where: str, dotted: str, value: Any) -> None:
     section, _, key = dotted.partition(".")
     if section not in SECTIONS:
         raise _unknown_key(where, dotted, valid_keys())
-    types = _key_types(section)
-    if key not in types:
-        raise _unknown_key(where, dotted, [f"{section}.{k}" for k in types])
-    value = _coerce(where, dotted, value, types[key])
-    _check_value(where, dotted, value)
+    fields = _fields(section)
+    if key not in fields:
+        raise _unknown_key(where, dotted, [f"{section}.{k}" for k in fields])
+    typ, rule = fields[key]
+    value = _coerce(where, dotted, value, typ)
+    _check_value(where, dotted, value, rule)
     setattr(getattr(recipe, section), key, value)
 
 
@@ -313,10 +306,8 @@ def _apply_table(recipe: Recipe, table: dict[str, Any], where: str) -> None:
         if key in SECTIONS and isinstance(value, dict):
             for k, v in value.items():
                 _set(recipe, where, f"{key}.{k}", v)
-        elif key == "description":
-            recipe.description = _coerce(where, key, value, str)
-        elif key == "name":
-            recipe.name = _coerce(where, key, value, str)
+        elif key in ("name", "description"):
+            setattr(recipe, key, _coerce(where, key, value, str))
         elif key in SHORTCUTS:
             _set(recipe, where, SHORTCUTS[key], value)
         else:

@@ -17,11 +17,14 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from kagglebench.errors import UserError
+
+if TYPE_CHECKING:
+    from kagglebench.workspace import Workspace
 
 METHODS = ("mean", "greedy")
 
@@ -141,7 +144,7 @@ def _tag_to_checkpoint(tag: str) -> str:
     return str(int(tag[5:])) if tag.startswith("epoch") and tag[5:].isdigit() else tag
 
 
-def top_runs(ws: Any, k: int) -> list[tuple[str, str]]:
+def top_runs(ws: Workspace, k: int) -> list[tuple[str, str]]:
     """The k runs with the best validation accuracy, each with its best checkpoint."""
     with ws.store() as store:
         runs = [r for r in store.list_runs() if r["best_val_acc"] is not None
@@ -153,7 +156,7 @@ def top_runs(ws: Any, k: int) -> list[tuple[str, str]]:
     return [(r["id"], "best") for r in runs[:k]]
 
 
-def top_checkpoints(ws: Any, k: int) -> list[tuple[str, str]]:
+def top_checkpoints(ws: Workspace, k: int) -> list[tuple[str, str]]:
     """The k kept checkpoints with the best validation accuracy across all runs (greedy's pool)."""
     with ws.store() as store:
         rows = [c for c in store.list_checkpoints() if c["val_acc"] is not None]
@@ -168,21 +171,21 @@ def top_checkpoints(ws: Any, k: int) -> list[tuple[str, str]]:
     return [(c["run_id"], _tag_to_checkpoint(c["tag"])) for c in best]
 
 
-def _logits(ws: Any, run: str, ckpt: str, split: str) -> np.ndarray:
+def _logits(ws: Workspace, run: str, ckpt: str, split: str) -> np.ndarray:
     from kagglebench.evaluate import cache
 
     which: str | int = int(ckpt) if ckpt.isdigit() else ckpt
     return np.asarray(cache.logits(ws, run, checkpoint=which, split=split), dtype=np.float32)
 
 
-def _labels(ws: Any, run: str, split: str) -> np.ndarray | None:
+def _labels(ws: Workspace, run: str, split: str) -> np.ndarray | None:
     from kagglebench.evaluate import cache
 
     y = cache.labels(ws, run, split)
     return None if y is None else np.asarray(y)
 
 
-def _shared_labels(ws: Any, pairs: list[tuple[str, str]], split: str) -> np.ndarray | None:
+def _shared_labels(ws: Workspace, pairs: list[tuple[str, str]], split: str) -> np.ndarray | None:
     ys = [_labels(ws, run, split) for run, _ in pairs]
     if any(y is None for y in ys):
         return None
@@ -195,7 +198,7 @@ def _shared_labels(ws: Any, pairs: list[tuple[str, str]], split: str) -> np.ndar
     return ys[0]
 
 
-def build(ws: Any, pairs: list[tuple[str, str]], *, method: str = "mean", temperature: bool = False,
+def build(ws: Workspace, pairs: list[tuple[str, str]], *, method: str = "mean", temperature: bool = False,
           ood: bool = True) -> Ensemble:
     """Combine `pairs` [(run, checkpoint)] into an ensemble, reporting validation and OOD accuracy.
 
@@ -223,7 +226,7 @@ def build(ws: Any, pairs: list[tuple[str, str]], *, method: str = "mean", temper
     return ens
 
 
-def _add_ood(ws: Any, ens: Ensemble) -> None:
+def _add_ood(ws: Workspace, ens: Ensemble) -> None:
     """Each member's and the ensemble's local OOD estimate (None when members' suites differ)."""
     pairs = [(m.run, m.checkpoint) for m in ens.members]
     y = _shared_labels(ws, pairs, "ood")
@@ -243,7 +246,7 @@ def _add_ood(ws: Any, ens: Ensemble) -> None:
         ens.ood_ci = list(intervals.accuracy_ci(combined.argmax(axis=1) == y, blocks=blocks))
 
 
-def val_correct(ws: Any, ens: Ensemble) -> np.ndarray:
+def val_correct(ws: Workspace, ens: Ensemble) -> np.ndarray:
     """Per validation image, whether the ensemble is right (for paired comparisons)."""
     pairs = [(m.run, m.checkpoint) for m in ens.members]
     y = _shared_labels(ws, pairs, "val")
@@ -251,7 +254,7 @@ def val_correct(ws: Any, ens: Ensemble) -> np.ndarray:
     return combine(probs, [m.weight for m in ens.members]).argmax(axis=1) == y
 
 
-def predict_test(ws: Any, ens: Ensemble) -> np.ndarray:
+def predict_test(ws: Workspace, ens: Ensemble) -> np.ndarray:
     """Class index per test image in submission order, from the members' cached test logits."""
     acc: np.ndarray | None = None
     for m in ens.members:
@@ -260,7 +263,7 @@ def predict_test(ws: Any, ens: Ensemble) -> np.ndarray:
     return acc.argmax(axis=1)
 
 
-def write_csv(ws: Any, ens: Ensemble, path: str | Path) -> Path:
+def write_csv(ws: Workspace, ens: Ensemble, path: str | Path) -> Path:
     """The ensemble's test predictions as the competition's submission CSV (atomic write)."""
     from kagglebench.kaggle.formats import write_submission
 
@@ -269,7 +272,7 @@ def write_csv(ws: Any, ens: Ensemble, path: str | Path) -> Path:
     return out
 
 
-def from_request(ws: Any, *, top: int | None = None, specs: list[str] | None = None,
+def from_request(ws: Workspace, *, top: int | None = None, specs: list[str] | None = None,
                  method: str = "mean", temperature: bool = False, ood: bool = True) -> Ensemble:
     """What `kagglebench ensemble` and `submit --ensemble` ask for: --top K or explicit specs."""
     if specs:

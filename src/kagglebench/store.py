@@ -159,21 +159,21 @@ def _now() -> float:
 
 
 def pid_alive(pid: int | None, host: str | None = None) -> bool:
-    """Whether a process we started on this host still exists."""
+    """Whether a process we started on this host still exists (a zombie, exited but not yet
+    reaped by its parent, counts as dead)."""
+    import psutil
+
     if not pid or (host and host != socket.gethostname()):
         return True  # cannot tell for other hosts: assume alive
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
         return False
-    except PermissionError:
+    except psutil.AccessDenied:
         return True
-    # A zombie (exited, not yet reaped) counts as dead.
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return True
+
+
+DEAD_MESSAGE = "the training process exited without reporting"
 
 
 class Store:
@@ -292,14 +292,18 @@ class Store:
 
     @staticmethod
     def _run_dict(row: sqlite3.Row) -> dict[str, Any]:
+        """A runs row as a dict. A `running` run whose process is gone reads as `failed` (it died
+        without a word); reading never writes that down: `reap_dead_runs` does, on the write paths."""
         d = dict(row)
         d["config"] = json.loads(d["config"])
         d["versions"] = json.loads(d["versions"] or "{}")
         d["tags"] = json.loads(d.get("tags") or "[]")
+        if d["status"] == "running" and not pid_alive(d["pid"], d["host"]):
+            d["status"], d["message"] = "failed", DEAD_MESSAGE
         return d
 
     def list_runs(self, sweep_id: str | None = None) -> list[dict[str, Any]]:
-        self.reap_dead_runs()
+        """Every run (or one sweep's), oldest first. Only reads: safe to poll."""
         if sweep_id:
             rows = self.db.execute("SELECT * FROM runs WHERE sweep_id = ? ORDER BY created", (sweep_id,))
         else:
@@ -327,8 +331,7 @@ class Store:
                 if not pid_alive(r["pid"], r["host"])]
         for rid in dead:
             self.db.execute("UPDATE runs SET status = 'failed', finished = ?, message = ? "
-                            "WHERE id = ? AND status = 'running'",
-                            (_now(), "the training process exited without reporting", rid))
+                            "WHERE id = ? AND status = 'running'", (_now(), DEAD_MESSAGE, rid))
         return dead
 
     def delete_run(self, run_id: str) -> None:

@@ -119,8 +119,8 @@ def test_cli_errors_are_one_line(eval_ws):
 def test_bad_device_is_a_user_error():
     import torch
 
+    from kagglebench.devices import pick_device
     from kagglebench.errors import UserError
-    from kagglebench.evaluate.cache import pick_device
 
     with pytest.raises(UserError, match="choose cpu, cuda"):
         pick_device("gpu")

@@ -140,5 +140,7 @@ def test_augmentations_run_on_uint8_batches(data: dict) -> None:
 def test_no_augmentation_and_bad_policy() -> None:
     none = SimpleNamespace(policy="", color_jitter=0.0, affine_degrees=0.0, perspective=0.0, grayscale=0.0)
     assert create_augment(none) is None
-    with pytest.raises(UserError, match="unknown policy"):
-        create_augment(SimpleNamespace(policy="augmix"))
+    from kagglebench.config import load_recipe
+
+    with pytest.raises(UserError, match="data.policy = 'nonsense' is not one of: '', autoaugment-cifar10"):
+        load_recipe("demo-cnn", ["data.policy=nonsense"])   # the names come from augment.POLICIES

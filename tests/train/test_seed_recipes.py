@@ -87,8 +87,9 @@ def test_val_split_test_trains_on_everything_and_validates_on_the_test_split(sma
     assert cfg["split"]["val_split"] == "test"
     assert cfg["split"]["n_train"] == len(ws.train_data()) and cfg["split"]["n_val"] == len(ws.labelled_test())
     from kagglebench.evaluate import cache
+    from kagglebench.runs import Run
 
-    src = cache.make_source(ws, res["id"], "val")   # evaluation rebuilds the same validation set
+    src = cache.make_source(Run.open(ws, res["id"]), "val")   # evaluation rebuilds the same validation set
     assert src.n == len(ws.labelled_test())
     assert (src.labels == ws.labelled_test().labels).all()
 

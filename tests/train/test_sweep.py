@@ -11,9 +11,9 @@ import time
 
 import pytest
 
-from kagglebench.cli.sweep import expand, parse_grid
 from kagglebench.errors import UserError
 from kagglebench.store import Store
+from kagglebench.sweep import expand, parse_grid
 
 
 def kb(*args, cwd=None, **kw):

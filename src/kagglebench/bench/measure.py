@@ -244,12 +244,10 @@ class _OneThread(torch.nn.Module):
         self.inner = inner
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        before = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
+        from kagglebench.devices import one_cpu_thread
+
+        with one_cpu_thread():
             return self.inner(x)
-        finally:
-            torch.set_num_threads(before)
 
 
 def predict_model() -> torch.nn.Module:

@@ -9,11 +9,13 @@ import sys
 
 def add_checkpoint_options(p: argparse.ArgumentParser) -> None:
     """--checkpoint and --tta, shared by eval, predict and report. A missing --tta leaves
-    args.tta None: the command then uses the run's recipe (`tta_mode`)."""
+    args.tta None: the command then uses the run's recipe (`Run.tta`)."""
+    from kagglebench.evaluate.tta import MODES
+
     p.add_argument("--checkpoint", default="best", metavar="best|last|N",
                    help="which checkpoint: best (highest validation score, default), last, "
                         "or an epoch number")
-    p.add_argument("--tta", default=None, choices=["none", "flip", "flip-shift"],
+    p.add_argument("--tta", default=None, choices=list(MODES),
                    help="test-time augmentation: average the logits of mirrored (flip) and also "
                         "one-pixel-shifted (flip-shift) copies of each image (default "
                         "the run's recipe setting data.tta, which is none unless the recipe "
@@ -56,19 +58,12 @@ def add_ood_options(p: argparse.ArgumentParser) -> None:
                    help="seed of the image subset and the corruptions (default 0)")
 
 
-def tta_mode(args: argparse.Namespace, ws: object) -> str:
-    """--tta when given, else the run's recipe default (data.tta)."""
-    from kagglebench.evaluate.tta import run_default
-
-    return args.tta or run_default(ws, args.run_id)
-
-
 def run(args: argparse.Namespace) -> int:
     from kagglebench.evaluate.runner import evaluate_run, format_table
     from kagglebench.workspace import find_workspace
 
     ws = find_workspace(args.workspace)
-    result = evaluate_run(ws, args.run_id, checkpoint=args.checkpoint, tta=tta_mode(args, ws), with_ood=args.ood,
+    result = evaluate_run(ws, args.run_id, checkpoint=args.checkpoint, tta=args.tta, with_ood=args.ood,
                           ood_samples=args.ood_samples, ood_seed=args.ood_seed, device=args.device,
                           split=args.split)
     if args.json:

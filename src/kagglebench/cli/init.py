@@ -8,14 +8,7 @@ _DESCRIPTION = """\
 Make DIR a kagglebench workspace for one competition: check the data, then write
 DIR/kagglebench.toml. Profiles (which data and submission format a competition uses):
 
-  ds542-sp25    --data cifar-100-python   --test ood-test (folder of distortionNN.npy)
-  nyu-dl-sp24   --data cifar-10-batches-py --test cifar_test_nolabels.pkl
-  stl10-5class  --data stl10_binary       (test split inside it; 5 classes)
-  cifar10       --data cifar-10-batches-py (test_batch is the test set)
-  cifar100      --data cifar-100-python    (test is the test set)
-  imagefolder   --data TREE (one sub-folder per class) [--test FOLDER of images]
-  digits        no data needed (scikit-learn's bundled digits)
-  demo          --data cifar-100-python of a demo (`kagglebench data demo` does all this)
+{profiles}
 
 When --test is left out, the test set is looked for beside the --data folder. A
 sample_submission.csv beside the data (or --sample FILE) decides the submission's header,
@@ -28,9 +21,15 @@ picks the profile (pass --profile when it cannot tell). `kagglebench data downlo
 them again into an existing workspace."""
 
 
+def _description() -> str:
+    from kagglebench.competitions import profiles
+
+    return _DESCRIPTION.format(profiles="\n".join(f"  {name:<14}{p.usage}" for name, p in profiles().items()))
+
+
 def register(sub, common) -> None:
     p = sub.add_parser("init", parents=[common], help="make a folder a workspace for a competition",
-                       description=_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+                       description=_description(), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("dir", metavar="DIR", help="the workspace folder (created if missing)")
     p.add_argument("--profile", metavar="NAME", help="competition profile (see above; found from the "
                    "files with --download)")

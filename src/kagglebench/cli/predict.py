@@ -25,12 +25,11 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 
 def run(args: argparse.Namespace) -> int:
-    from kagglebench.cli.eval import tta_mode
     from kagglebench.evaluate.predict import predict_run
     from kagglebench.workspace import find_workspace
 
     ws = find_workspace(args.workspace)
-    result = predict_run(ws, args.run_id, checkpoint=args.checkpoint, tta=tta_mode(args, ws), out=args.out,
+    result = predict_run(ws, args.run_id, checkpoint=args.checkpoint, tta=args.tta, out=args.out,
                          device=args.device)
     if args.json:
         json.dump(result, sys.stdout)

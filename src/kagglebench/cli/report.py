@@ -23,12 +23,11 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 
 def run(args: argparse.Namespace) -> int:
-    from kagglebench.cli.eval import tta_mode
     from kagglebench.evaluate.report import write_report
     from kagglebench.workspace import find_workspace
 
     ws = find_workspace(args.workspace)
-    result = write_report(ws, args.run_id, checkpoint=args.checkpoint, tta=tta_mode(args, ws),
+    result = write_report(ws, args.run_id, checkpoint=args.checkpoint, tta=args.tta,
                           device=args.device)
     if args.json:
         json.dump(result, sys.stdout)

@@ -5,9 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kagglebench.errors import UserError
+
+if TYPE_CHECKING:
+    from kagglebench.store import Store
+    from kagglebench.workspace import Workspace
 
 DESCRIPTION = """\
 List the training runs recorded in this workspace: status (running, finished, stopped,
@@ -15,27 +19,27 @@ diverged, failed), epochs done, best validation accuracy and the out-of-distribu
 accuracy once `kagglebench eval RUN_ID --ood` has measured it.
 With --sweep ID, only that sweep's runs, best first, with the settings each one tried."""
 
-# Top-level override shortcuts, as the config module spells them.
-_SHORTCUTS = {"epochs": "train.epochs", "batch_size": "train.batch_size", "lr": "optim.lr",
-              "seed": "train.seed", "model": "model.name"}
-
-
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("runs", parents=[common], help="list training runs and their best scores",
                        description=DESCRIPTION)
     p.add_argument("--sweep", metavar="ID", help="only the runs of this sweep, ranked by validation accuracy")
-    p.add_argument("--json", action="store_true",
-                   help='print a JSON list of {"id", "name", "recipe", "status", "epoch", "best_val_acc", '
-                        '"ood_acc"} on stdout')
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true",
+                     help='print a JSON list of {"id", "name", "recipe", "status", "epoch", "best_val_acc", '
+                          '"ood_acc"} on stdout')
+    out.add_argument("--csv", action="store_true",
+                     help="print the runs as CSV (one row per run, a column per field) for a spreadsheet")
     p.set_defaults(func=run)
 
 
 def _lookup(config: dict[str, Any], key: str) -> Any:
-    section, _, name = _SHORTCUTS.get(key, key).partition(".")
+    from kagglebench.config import SHORTCUTS
+
+    section, _, name = SHORTCUTS.get(key, key).partition(".")
     return (config.get(section) or {}).get(name)
 
 
-def _rows(store: Any, sweep_id: str | None) -> tuple[list[dict[str, Any]], list[str]]:
+def _rows(store: Store, sweep_id: str | None) -> tuple[list[dict[str, Any]], list[str]]:
     keys: list[str] = []
     if sweep_id:
         sweep = store.get_sweep(sweep_id)
@@ -75,23 +79,44 @@ def _table(rows: list[dict[str, Any]], keys: list[str]) -> str:
     return "\n".join(lines)
 
 
-def run(args: argparse.Namespace) -> int:
-    from kagglebench.store import Store
-    from kagglebench.workspace import find_workspace
+def _csv(rows: list[dict[str, Any]], keys: list[str]) -> str:
+    """The rows as CSV text (pandas): a sweep's settings become columns of their own."""
+    import pandas as pd
 
-    ws = find_workspace(args.workspace)
+    flat = [{**{k: v for k, v in r.items() if k != "overrides"}, **r.get("overrides", {})} for r in rows]
+    columns = [c for c in _COLUMNS if c != "overrides"] + keys
+    return pd.DataFrame(flat, columns=columns).to_csv(index=False, lineterminator="\n")
+
+
+_COLUMNS = ("id", "name", "recipe", "status", "epoch", "total_epochs", "best_val_acc", "ood_acc", "images_per_s",
+            "sweep", "created", "message")
+
+
+def print_runs(ws: Workspace, sweep_id: str | None = None, fmt: str = "table") -> None:
+    """Print the runs (or one sweep's, ranked) as a table, JSON or CSV; reads the store only."""
+    from kagglebench.store import Store
+
     if not ws.db_path.exists():
         rows, keys = [], []
-        if args.sweep:
-            raise UserError(args.sweep, "no runs in this workspace yet")
+        if sweep_id:
+            raise UserError(sweep_id, "no runs in this workspace yet")
     else:
         with Store(ws.db_path) as store:
-            rows, keys = _rows(store, args.sweep)
-    if args.json:
+            rows, keys = _rows(store, sweep_id)
+    if fmt == "json":
         print(json.dumps(rows))
+    elif fmt == "csv":
+        print(_csv(rows, keys), end="")
     elif not rows:
         print("no runs yet: start one with `kagglebench train demo-cnn` (or any recipe from "
               "`kagglebench recipes`)")
     else:
         print(_table(rows, keys))
+
+
+def run(args: argparse.Namespace) -> int:
+    from kagglebench.workspace import find_workspace
+
+    ws = find_workspace(args.workspace)
+    print_runs(ws, args.sweep, "json" if args.json else "csv" if args.csv else "table")
     return 0

@@ -68,11 +68,13 @@ def run(args: argparse.Namespace) -> int:
     from kagglebench.train.runner import train_run
 
     if args.resume:
-        result = train_run(ws, None, run_id=args.resume, json_mode=args.json)
+        result = train_run(ws, None, run_id=args.resume)
     else:
         # `kagglebench sweep` starts each grid point with its sweep id in the environment.
-        sweep_id = os.environ.get("KAGGLEBENCH_SWEEP_ID") or None
-        result = train_run(ws, recipe, name=args.name, sweep_id=sweep_id, json_mode=args.json)
+        from kagglebench.sweep import SWEEP_ENV
+
+        sweep_id = os.environ.get(SWEEP_ENV) or None
+        result = train_run(ws, recipe, name=args.name, sweep_id=sweep_id)
     if not distributed.env_info().is_main:
         return 0
     if args.json:

@@ -32,47 +32,25 @@ def check(path: str | os.PathLike) -> dict[str, Any]:
     summary: dict[str, Any] = {"path": str(path), "format": fmt, "splits": {}}
     splits = summary["splits"]
     p = Path(path)
-    if fmt in ("cifar10", "cifar100") and p.is_dir():
-        loader = formats.load_cifar10 if fmt == "cifar10" else formats.load_cifar100
-        present = [s for s, f in (("train", "data_batch_1" if fmt == "cifar10" else "train"),
-                                  ("test", "test_batch" if fmt == "cifar10" else "test"))
-                   if (p / f).exists()]
-        for split in present or ["train"]:
-            ds = loader(p, split=split)
+    spec = formats.FORMATS[fmt]
+    if spec.summarise is not None:         # a format read file by file (larger than memory)
+        summary.update(spec.summarise(p))
+    elif spec.split_files and p.is_dir():   # a folder holding several splits (CIFAR, STL-10)
+        for split in spec.splits(p) or [next(iter(spec.split_files))]:
+            ds = formats.load(p, fmt, split=split)
             splits[split] = _split_summary(ds)
         summary["class_names"] = ds.classes
-        if fmt == "cifar100":
+        if "coarse_classes" in ds.info:
             summary["coarse_classes"] = len(ds.info["coarse_classes"])
-    elif fmt == "stl10":
-        for split in ("train", "test", "unlabeled"):
-            if (p / f"{split}_X.bin").exists():
-                ds = formats.load_stl10(p, split)
-                splits[split] = _split_summary(ds)
-        summary["class_names"] = ds.classes
-    elif fmt == "ds542-ood":
-        files, first = 0, ()
-        for k, _ids, arr in formats.iter_ood(p):
-            files += 1
-            shape = arr.shape
-            if k and shape != first:
-                raise UserError(p / f"distortion{k:02d}.npy",
-                                f"shape {shape} differs from distortion00.npy's {first}")
-            first = shape
-        short = formats.missing_last(formats.ood_files(p))
-        if short:
-            raise short
-        splits["test"] = {"images": files * first[0], "shape": list(first[1:])}
-        summary.update(distortions=files, severities=formats.OOD_SEVERITIES,
-                       per_severity=first[0] // formats.OOD_SEVERITIES)
     else:
-        ds = formats.load(p if fmt != "digits" else "digits", fmt)
+        ds = formats.load(p, fmt)
         splits["all" if ds.labels is not None else "test"] = _split_summary(ds)
         summary["class_names"] = ds.classes
         if "layout" in ds.info:
             summary["layout"] = ds.info["layout"]
         if ds.info.get("resized"):
             summary["resized"] = True
-    empty = [split for split, d in splits.items() if d["images"] == 0]
+    empty = [split for split, d in summary["splits"].items() if d["images"] == 0]
     if empty:  # readable, but nothing to train or predict on
         raise UserError(p, f"the {empty[0]} split holds no images (an empty dataset)")
     return summary

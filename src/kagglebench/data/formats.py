@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import pickle
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,6 @@ import numpy as np
 
 from kagglebench.errors import UserError
 
-FORMATS = ("cifar10", "cifar100", "stl10", "imagefolder", "ds542-ood", "nyu-pickle", "digits")
 STL10_CLASSES = ["airplane", "bird", "car", "cat", "deer", "dog", "horse", "monkey", "ship", "truck"]
 OOD_DISTORTIONS = 19
 OOD_SEVERITIES = 5
@@ -41,6 +40,38 @@ class Dataset:
 
     def __len__(self) -> int:
         return len(self.images)
+
+
+@dataclass(frozen=True)
+class Format:
+    """A data format: its reader and, for a folder that holds several splits, the file of each."""
+
+    name: str
+    load: Callable[..., Dataset]
+    split_files: dict[str, str] = field(default_factory=dict)   # split -> file inside the folder
+    summarise: Callable[[Path], dict[str, Any]] | None = None   # `data check` without loading it whole
+
+    def splits(self, path: str | os.PathLike) -> list[str]:
+        """The splits present in the folder `path`, in the format's order."""
+        return [s for s, f in self.split_files.items() if (Path(path) / f).exists()]
+
+
+# The format registry: name -> Format (`register_format` on each reader below).
+FORMATS: dict[str, Format] = {}
+
+
+def register_format(name: str, summarise: Callable[[Path], dict[str, Any]] | None = None,
+                    **split_files: str) -> Callable:
+    """Decorator: a reader `load(path, **options) -> Dataset` becomes the format `name`."""
+    def deco(load: Callable[..., Dataset]) -> Callable[..., Dataset]:
+        FORMATS[name] = Format(name, load, dict(split_files), summarise)
+        return load
+    return deco
+
+
+def has_split(path: str | os.PathLike, fmt: str, split: str) -> bool:
+    """Whether the folder `path` in format `fmt` holds `split` (e.g. CIFAR's test file)."""
+    return Path(path).is_dir() and split in FORMATS[fmt].splits(path)
 
 
 # --- detection -------------------------------------------------------------------------
@@ -82,12 +113,9 @@ def load(path: str | os.PathLike, fmt: str | None = None, **kw: Any) -> Dataset:
     split ("train"/"test"), label_kind ("fine"/"coarse"), classes (STL-10 subset),
     size (ImageFolder), distortion (DS-542 OOD file index)."""
     fmt = fmt or detect_format(path)
-    readers = {"cifar10": load_cifar10, "cifar100": load_cifar100, "stl10": load_stl10,
-               "imagefolder": load_imagefolder, "ds542-ood": load_ood,
-               "nyu-pickle": load_nyu_pickle, "digits": load_digits}
-    if fmt not in readers:
+    if fmt not in FORMATS:
         raise UserError(fmt, f"unknown data format; known formats: {', '.join(FORMATS)}")
-    return readers[fmt](path, **kw)
+    return FORMATS[fmt].load(path, **kw)
 
 
 # --- helpers -----------------------------------------------------------------------------
@@ -141,6 +169,7 @@ def _labels(values: Any, n: int, num_classes: int, path: Path) -> np.ndarray:
 
 # --- CIFAR -------------------------------------------------------------------------------
 
+@register_format("cifar10", train="data_batch_1", test="test_batch")
 def load_cifar10(path: str | os.PathLike, split: str = "train") -> Dataset:
     """A `cifar-10-batches-py` folder: data_batch_* (train) or test_batch (test)."""
     root = Path(path)
@@ -162,6 +191,7 @@ def load_cifar10(path: str | os.PathLike, split: str = "train") -> Dataset:
                    str(root), {"split": split, "files": [f.name for f in files]})
 
 
+@register_format("cifar100", train="train", test="test")
 def load_cifar100(path: str | os.PathLike, split: str = "train",
                   label_kind: str = "fine") -> Dataset:
     """A `cifar-100-python` folder: `train` or `test`, fine (100) or coarse (20) labels."""
@@ -186,6 +216,7 @@ def load_cifar100(path: str | os.PathLike, split: str = "train",
 
 # --- STL-10 -----------------------------------------------------------------------------
 
+@register_format("stl10", train="train_X.bin", test="test_X.bin", unlabeled="unlabeled_X.bin")
 def load_stl10(path: str | os.PathLike, split: str = "train",
                classes: list[str] | None = None) -> Dataset:
     """An `stl10_binary` folder; `classes` keeps a subset, relabelled 0..k-1 in STL-10 order."""
@@ -249,6 +280,7 @@ def decode_images(files: list[Path], size: int | None = None) -> tuple[np.ndarra
     return np.stack(out), resized
 
 
+@register_format("imagefolder")
 def load_imagefolder(path: str | os.PathLike, size: int | None = None) -> Dataset:
     """A tree `root/<class>/<image>`; classes sorted by folder name (torchvision's rule).
     A flat folder of images loads as an unlabelled set whose ids are the file stems."""
@@ -356,6 +388,23 @@ def read_rows(arr: np.ndarray, start: int, stop: int) -> np.ndarray:
     return np.asarray(arr[start:stop])
 
 
+def summarise_ood(path: Path) -> dict[str, Any]:
+    """`data check` of a DS-542 OOD folder, one distortion file at a time (shapes must agree)."""
+    files, first = 0, ()
+    for k, _ids, arr in iter_ood(path):
+        files += 1
+        if k and arr.shape != first:
+            raise UserError(Path(path) / f"distortion{k:02d}.npy",
+                            f"shape {arr.shape} differs from distortion00.npy's {first}")
+        first = arr.shape
+    short = missing_last(ood_files(path))
+    if short:
+        raise short
+    return {"splits": {"test": {"images": files * first[0], "shape": list(first[1:])}}, "distortions": files,
+            "severities": OOD_SEVERITIES, "per_severity": first[0] // OOD_SEVERITIES}
+
+
+@register_format("ds542-ood", summarise=summarise_ood)
 def load_ood(path: str | os.PathLike, distortion: int | None = None) -> Dataset:
     """One distortion file (memory-mapped), or the whole folder when it is small (< 512 MB)."""
     files = ood_files(path)
@@ -376,6 +425,7 @@ def load_ood(path: str | os.PathLike, distortion: int | None = None) -> Dataset:
 
 # --- NYU unlabeled test pickle ---------------------------------------------------------------
 
+@register_format("nyu-pickle")
 def load_nyu_pickle(path: str | os.PathLike) -> Dataset:
     """The NYU test pickle {b"data", b"ids"}; info["layout"] says which image layout was found."""
     p = Path(path)
@@ -400,6 +450,7 @@ def load_nyu_pickle(path: str | os.PathLike) -> Dataset:
 
 # --- scikit-learn digits ---------------------------------------------------------------------
 
+@register_format("digits")
 def load_digits(path: str | os.PathLike = "digits", size: int = 32) -> Dataset:
     """scikit-learn's bundled 8x8 digits (1,797 images) as uint8 RGB `size` x `size`."""
     import torch

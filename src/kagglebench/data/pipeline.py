@@ -132,10 +132,6 @@ def alternating_flip(x: torch.Tensor, in_half: torch.Tensor, epoch: int) -> torc
     return torch.where(flip, x.flip(3), x)
 
 
-# Threads the CPU pipeline builds a batch with (see BatchPipeline.__iter__).
-CPU_PIPELINE_THREADS = 1
-
-
 class BatchPipeline:
     """Epoch iterator over a device-resident uint8 dataset: yields (float NCHW, int64 labels)."""
 
@@ -174,17 +170,13 @@ class BatchPipeline:
         if self.images.device.type != "cpu":
             yield from batches
             return
-        # On a CPU each batch is built single-threaded, then the training step gets its threads
-        # back. These ops take ~100 us each: split over OpenMP threads they wait for the slowest
-        # one, and on a shared machine that wait dominated (BENCHMARKS.md: 2 threads ~1,000
-        # images/s under load, 1 thread ~28,000).
+        # On a CPU each batch is built single-threaded (devices.one_cpu_thread), then the
+        # training step gets its threads back.
+        from kagglebench.devices import one_cpu_thread
+
         while True:
-            before = torch.get_num_threads()
-            torch.set_num_threads(CPU_PIPELINE_THREADS)
-            try:
+            with one_cpu_thread():
                 item = next(batches, None)
-            finally:
-                torch.set_num_threads(before)
             if item is None:
                 return
             yield item
@@ -217,9 +209,3 @@ def prepare_eval(images_u8, mean: Sequence[float], std: Sequence[float], size: i
     """Evaluation batch with the run's own transform: uint8 NHWC -> normalized float NCHW."""
     return normalize(to_nchw_u8(images_u8, device), mean, std, size)
 
-
-def eval_batches(images_u8, mean: Sequence[float], std: Sequence[float], size: int | None,
-                 batch_size: int = 500, device: str | torch.device = "cpu") -> Iterator[torch.Tensor]:
-    """prepare_eval over consecutive slices, so a large (memory-mapped) set is never copied whole."""
-    for start in range(0, len(images_u8), batch_size):
-        yield prepare_eval(images_u8[start:start + batch_size], mean, std, size, device)

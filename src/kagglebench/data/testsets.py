@@ -8,6 +8,7 @@ rows are gathered in the sample's order; different ids are an error naming the f
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,7 +18,42 @@ import numpy as np
 from kagglebench.errors import UserError
 
 if TYPE_CHECKING:
-    from kagglebench.workspace import Workspace
+    pass
+
+
+class OodIds(Sequence):
+    """The DS-542 ids distortion{NN}_{s}_{i} computed on demand (950,000 of them in full)."""
+
+    def __init__(self, files: int, per_severity: int) -> None:
+        self.files, self.per = files, per_severity
+
+    def __len__(self) -> int:
+        return self.files * 5 * self.per
+
+    def __getitem__(self, i):  # type: ignore[override]
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        if i < 0:
+            i += len(self)
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        k, rest = divmod(i, 5 * self.per)
+        s, j = divmod(rest, self.per)
+        return f"distortion{k:02d}_{s + 1}_{j}"
+
+
+def read_sample_submission(path: Path) -> tuple[list[str], list[str]]:
+    """(header, ids) of a sample_submission.csv; UserError when it is not a 2-column CSV."""
+    try:
+        with open(path, newline="") as f:
+            reader = csv.reader(f)
+            header = next(reader, None)
+            ids = [row[0] for row in reader if row]
+    except (OSError, UnicodeDecodeError) as e:
+        raise UserError(path, f"cannot be read: {e}") from None
+    if not header or len(header) != 2:
+        raise UserError(path, f"expected a header with 2 columns (id and label), found {header}")
+    return header, ids
 
 
 class TestSource:
@@ -43,8 +79,6 @@ class TestSource:
         return int(self.offsets[-1])
 
     def _apply_sample(self, sample: Path) -> None:
-        from kagglebench.workspace import read_sample_submission
-
         header, ids = read_sample_submission(sample)
         if len(ids) != len(self):
             raise UserError(sample, f"has {len(ids)} rows but the test data holds {len(self)} images")
@@ -89,41 +123,9 @@ class TestSource:
         return out
 
 
-def open_test_source(ws: Workspace) -> TestSource:
-    """The test set of `ws` according to its profile (UserError when it has none)."""
-    from kagglebench.data import formats
-
-    kind = ws.profile.test_kind
-    sample = ws.data_path("sample_submission")
-    if sample is not None and not sample.is_file():
-        raise UserError(sample, "sample submission not found")
-    test_path = ws.data_path("test")
-    if kind == "ood":
-        if test_path is None:
-            raise UserError(ws.settings_path, "no `test = ...` OOD folder in the [data] table")
-        return ood_test_source(test_path, sample)
-    if kind == "pickle":
-        if test_path is None:
-            raise UserError(ws.settings_path, "no `test = ...` pickle in the [data] table")
-        ds = formats.load_nyu_pickle(test_path)
-    elif kind == "images":
-        if test_path is None:
-            raise UserError(ws.root, "this workspace has no test images; add `test = \"FOLDER\"` "
-                            "to the [data] table of kagglebench.toml")
-        ds = formats.load_imagefolder(test_path)
-        ds.ids = [Path(i).stem for i in ds.ids]
-    else:
-        ds = ws.labelled_test()
-        if ds is None:
-            raise UserError(ws.root, "the training data has no test split")
-        ds.ids = [str(i) for i in range(len(ds))]
-    return TestSource([lambda: ds.images], [len(ds)], ds.ids, sample)
-
-
 def ood_test_source(folder: str | Path, sample: Path | None = None) -> TestSource:
     """A DS-542 OOD folder as a TestSource: one block per distortion file, opened when read."""
     from kagglebench.data import formats
-    from kagglebench.workspace import OodIds
 
     files = formats.ood_files(folder)
     shape = formats.open_ood_file(files[0]).shape     # the shape only: no map kept open

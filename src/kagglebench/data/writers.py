@@ -16,14 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
+from kagglebench.atomic import replacing, write_bytes
 from kagglebench.data.formats import OOD_SEVERITIES, STL10_CLASSES
 
 
 def _atomic_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    write_bytes(path, data)
 
 
 class _Py2Pickler(pickle._Pickler):
@@ -115,10 +113,8 @@ def write_ood_file(path: str | os.PathLike, images: np.ndarray) -> Path:
     images = np.ascontiguousarray(images, dtype=np.uint8)
     if len(images) % OOD_SEVERITIES:
         raise ValueError("an OOD file holds 5 severities of the same number of images")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.npy")
-    np.save(tmp, images, allow_pickle=False)
-    os.replace(tmp, path)
+    with replacing(path, suffix=".npy") as tmp:
+        np.save(tmp, images, allow_pickle=False)
     return path
 
 
@@ -142,9 +138,8 @@ def write_imagefolder(root: str | os.PathLike, images: np.ndarray, labels: np.nd
     for i, img in enumerate(np.asarray(images, dtype=np.uint8)):
         folder = root / classes[int(labels[i])] if labels is not None else root
         folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / f".{ids[i]}.tmp.png"
-        Image.fromarray(img).save(tmp, format="PNG")
-        os.replace(tmp, folder / f"{ids[i]}.png")
+        with replacing(folder / f"{ids[i]}.png", suffix=".png") as tmp:
+            Image.fromarray(img).save(tmp, format="PNG")
     return root
 
 

@@ -19,19 +19,22 @@ with the run, applied by `pipeline.prepare_eval`): there is no other way into th
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 import sys
-import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from kagglebench.atomic import replacing
+from kagglebench.devices import one_cpu_thread, pick_device
 from kagglebench.errors import UserError
 from kagglebench.evaluate import ood, tta
+from kagglebench.runs import Run
+
+if TYPE_CHECKING:
+    from kagglebench.workspace import Workspace
 
 SPLITS = ("val", "labelled_test", "test", "ood", "ood_test")
 _VERSION = b"kagglebench-logits-1"
@@ -47,85 +50,6 @@ class Source:
     labels: np.ndarray | None
 
 
-def pick_device(device: str | None = None) -> str:
-    """`device`, checked, or cuda when PyTorch sees a GPU, else cpu."""
-    import torch
-
-    if not device:
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device != "cpu" and not device.startswith("cuda"):
-        raise UserError(f"--device {device}", "choose cpu, cuda or cuda:N")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError(f"--device {device}", "PyTorch sees no CUDA GPU on this machine; use --device cpu")
-    return device
-
-
-def run_folder(ws: Any, run_id: str) -> Path:
-    with ws.store() as st:
-        run = st.require_run(run_id)
-    return Path(ws.root) / run["run_dir"]
-
-
-def run_config(ws: Any, run_id: str) -> dict:
-    """The run's resolved config (config.json in its folder, else the store's copy)."""
-    path = run_folder(ws, run_id) / "config.json"
-    if path.exists():
-        try:
-            return json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as e:
-            raise UserError(path, f"cannot read the run's config ({e})") from None
-    with ws.store() as st:
-        return st.require_run(run_id)["config"]
-
-
-def _data_section(cfg: dict) -> dict:
-    for d in (cfg, cfg.get("recipe") or {}):
-        if isinstance(d.get("data"), dict):
-            return d["data"]
-    return {}
-
-
-def run_classes(ws: Any, run_id: str) -> list[str]:
-    """The class names the run was trained on, in its label order."""
-    cfg = run_config(ws, run_id)
-    return list(cfg.get("classes") or _data_section(cfg).get("classes") or ws.train_data().classes)
-
-
-def _class_remap(ws: Any, cfg: dict) -> np.ndarray | None:
-    """Old label -> new label (-1: dropped) when the run kept only some classes (data.classes)."""
-    wanted = list(_data_section(cfg).get("classes") or [])
-    if not wanted:
-        return None
-    names = list(ws.train_data().classes)
-    remap = np.full(len(names), -1, dtype=np.int64)
-    remap[[names.index(c) for c in wanted]] = np.arange(len(wanted))
-    return remap
-
-
-def val_positions(ws: Any, run_id: str) -> tuple[np.ndarray, np.ndarray]:
-    """(indices into the training data, labels) of the run's validation split, rebuilt exactly as
-    the trainer built it: the same seeded split, the same class selection and relabelling."""
-    cfg = run_config(ws, run_id)
-    data = _data_section(cfg)
-    split = cfg.get("split") if isinstance(cfg.get("split"), dict) else {}
-    frac = split.get("val_fraction", data.get("val_fraction"))
-    seed = split.get("seed", data.get("split_seed"))
-    if frac is None or seed is None:
-        raise UserError(run_id, "the run's config.json does not record its validation split")
-    _, val = ws.split(float(frac), int(seed))
-    val = np.asarray(val, dtype=np.int64)
-    labels = np.asarray(ws.train_data().labels, dtype=np.int64)
-    remap = _class_remap(ws, cfg)
-    if remap is not None:
-        labels = remap[labels]
-        val = val[labels[val] >= 0]
-    recorded = split.get("val_indices_sha256")
-    if recorded and hashlib.sha256(val.tobytes()).hexdigest() != recorded:
-        raise UserError(run_id, "the workspace's training data changed since this run was trained: "
-                                "its validation split can no longer be rebuilt")
-    return val, labels[val]
-
-
 def _digest(*parts: bytes | str) -> str:
     h = hashlib.sha256(_VERSION)
     for p in parts:
@@ -139,39 +63,19 @@ def _array_source(key: str, images: np.ndarray, labels: np.ndarray | None, extra
     return Source(key, len(images), lambda: iter([images]), _digest(images.tobytes(), extra), labels)
 
 
-def _val_on_test(ws: Any, run_id: str) -> tuple[np.ndarray, np.ndarray] | None:
-    """A data.val_split = "test" run's validation images and labels: the labelled test split
-    (relabelled to the run's classes), checked against the recorded digest; None otherwise."""
-    cfg = run_config(ws, run_id)
-    split = cfg.get("split") if isinstance(cfg.get("split"), dict) else {}
-    if split.get("val_split") != "test":
-        return None
-    from kagglebench.train.build import labelled_test_as_val
-
-    images, labels, kept = labelled_test_as_val(ws, list(ws.train_data().classes),
-                                                list(_data_section(cfg).get("classes") or []))
-    recorded = split.get("val_indices_sha256")
-    if recorded and hashlib.sha256(kept.tobytes()).hexdigest() != recorded:
-        raise UserError(run_id, "the workspace's labelled test split changed since this run was trained")
+def _val(run: Run) -> tuple[np.ndarray, np.ndarray]:
+    images, labels = run.val_images()
+    if len(labels) == 0:
+        raise UserError(run.id, "the run has no validation split (data.val_fraction = 0)")
     return images, labels
 
 
-def _val(ws: Any, run_id: str) -> tuple[np.ndarray, np.ndarray]:
-    on_test = _val_on_test(ws, run_id)
-    if on_test is not None:
-        return on_test
-    pos, labels = val_positions(ws, run_id)
-    if len(pos) == 0:
-        raise UserError(run_id, "the run has no validation split (data.val_fraction = 0)")
-    return np.asarray(ws.train_data().images[pos]), labels
-
-
-def _labelled_test(ws: Any, run_id: str) -> tuple[np.ndarray, np.ndarray]:
-    ds = ws.labelled_test()
+def _labelled_test(run: Run) -> tuple[np.ndarray, np.ndarray]:
+    ds = run.ws.labelled_test()
     if ds is None or ds.labels is None:
-        raise UserError(run_id, "this competition's profile has no labelled test split")
+        raise UserError(run.id, "this competition's profile has no labelled test split")
     images, labels = np.asarray(ds.images), np.asarray(ds.labels, dtype=np.int64)
-    remap = _class_remap(ws, run_config(ws, run_id))
+    remap = run.remap()
     if remap is not None:
         keep = remap[labels] >= 0
         images, labels = images[keep], remap[labels[keep]]
@@ -190,15 +94,15 @@ def chunks_digest(chunks: Iterable[tuple[Sequence[str], np.ndarray]]) -> tuple[s
     return h.hexdigest(), n
 
 
-def _test_source(ws: Any) -> Source:
+def _test_source(ws: Workspace) -> Source:
     digest, n = chunks_digest(ws.iter_test())
     return Source("test", n, lambda: (imgs for _, imgs in ws.iter_test()), digest, answer_labels(ws))
 
 
-def answer_labels(ws: Any) -> np.ndarray | None:
+def answer_labels(ws: Workspace) -> np.ndarray | None:
     """Labels of the submission test set in submission order, where a local answer key exists (demo)."""
     try:
-        key = ws.answer_key() if hasattr(ws, "answer_key") else None
+        key = ws.answer_key()
     except UserError:
         return None               # a missing answer key only costs the local score
     if not key or not Path(key).exists():
@@ -234,17 +138,18 @@ def _cat(parts: list[Any]) -> Any:
     return torch.cat(parts)
 
 
-def make_source(ws: Any, run_id: str, split: str, *, device: str = "cpu",
+def make_source(run: Run, split: str, *, device: str = "cpu",
                 ood_samples: int | None = None, ood_seed: int = ood.DEFAULT_SEED) -> Source:
     """The inputs of one split for one run."""
+    ws = run.ws
     if split == "val":
-        return _array_source("val", *_val(ws, run_id))
+        return _array_source("val", *_val(run))
     if split == "labelled_test":
-        return _array_source("labelled_test", *_labelled_test(ws, run_id))
+        return _array_source("labelled_test", *_labelled_test(run))
     if split == "test":
         return _test_source(ws)
     if split in ("ood", "ood_test"):
-        images, labels = _val(ws, run_id) if split == "ood" else _labelled_test(ws, run_id)
+        images, labels = _val(run) if split == "ood" else _labelled_test(run)
         n = ood_samples or ood.default_samples(device, len(images))
         sub = ood.subset(len(images), n, ood_seed)
         images = np.ascontiguousarray(images[sub])
@@ -260,28 +165,20 @@ def make_source(ws: Any, run_id: str, split: str, *, device: str = "cpu",
 
 
 def _save_npz(path: Path, **arrays: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.chmod(tmp, 0o644)  # mkstemp makes 0600; the result is an ordinary shareable file
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with replacing(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, **arrays)
 
 
 class CheckpointLogits:
     """Logits of one checkpoint: read from the cache, or computed once (the model loads lazily)."""
 
-    def __init__(self, ws: Any, run_id: str, checkpoint: str | int = "best", device: str | None = None):
-        from kagglebench.train.checkpoints import resolve
-
+    def __init__(self, ws: Workspace, run_id: str, checkpoint: str | int = "best", device: str | None = None,
+                 *, run: Run | None = None):
+        self.run = run or Run.open(ws, run_id)
         self.ws, self.run_id, self.device = ws, run_id, pick_device(device)
-        self.path = Path(resolve(ws, run_id, checkpoint))
+        self.path = self.run.checkpoint(checkpoint)
         self.tag = self.path.stem
-        self.dir = run_folder(ws, run_id) / "logits" / self.tag
+        self.dir = self.run.folder / "logits" / self.tag
         st = self.path.stat()
         self._ckpt_id = f"{self.path.name}:{st.st_size}:{st.st_mtime_ns}"
         self._loaded: tuple[Any, Any, dict] | None = None
@@ -292,7 +189,7 @@ class CheckpointLogits:
     def source(self, split: str, ood_samples: int | None = None, ood_seed: int = ood.DEFAULT_SEED) -> Source:
         key = (split, ood_samples, ood_seed)
         if key not in self._sources:
-            self._sources[key] = make_source(self.ws, self.run_id, split, device=self.device,
+            self._sources[key] = make_source(self.run, split, device=self.device,
                                              ood_samples=ood_samples, ood_seed=ood_seed)
         return self._sources[key]
 
@@ -309,7 +206,8 @@ class CheckpointLogits:
         return self._loaded
 
     def transform(self) -> tuple[Any, Any, int | None]:
-        """The run's own test transform: (mean, std, input size) recorded with its recipe."""
+        """The run's own test transform: (mean, std, input size) recorded with its recipe (the
+        checkpoint's copy, which is the run's)."""
         _, recipe, _ = self.loaded()
         return recipe.data.mean, recipe.data.std, recipe.data.input_size
 
@@ -395,22 +293,14 @@ def forward_logits(model: Any, chunks: Iterable[np.ndarray], n: int, transform: 
 def _prepare(images: Any, mean: Any, std: Any, size: int | None, device: str) -> Any:
     """pipeline.prepare_eval; on a CPU single-threaded (memory-bound ops on one batch, which
     on a shared machine ran many times slower split over OpenMP threads; see BENCHMARKS.md)."""
-    import torch
+    from kagglebench.data.pipeline import prepare_eval
 
-    from kagglebench.data.pipeline import CPU_PIPELINE_THREADS, prepare_eval
-
-    if not device.startswith("cpu"):
+    with one_cpu_thread(device.startswith("cpu")):
         return prepare_eval(images, mean, std, size, device)
-    before = torch.get_num_threads()
-    torch.set_num_threads(CPU_PIPELINE_THREADS)
-    try:
-        return prepare_eval(images, mean, std, size, device)
-    finally:
-        torch.set_num_threads(before)
 
 
 # -- the contract other modules call (docs/ARCHITECTURE.md) -------------------------------------------
-def logits(ws: Any, run_id: str, checkpoint: str | int = "best", split: str = "val", tta: str = "none",
+def logits(ws: Workspace, run_id: str, checkpoint: str | int = "best", split: str = "val", tta: str = "none",
            *, device: str | None = None, ood_samples: int | None = None,
            ood_seed: int = ood.DEFAULT_SEED) -> np.ndarray:
     """float16 (N, C) logits of a checkpoint on a split; computed once, then read from the cache."""
@@ -418,18 +308,17 @@ def logits(ws: Any, run_id: str, checkpoint: str | int = "best", split: str = "v
         split, tta, ood_samples=ood_samples, ood_seed=ood_seed)
 
 
-def labels(ws: Any, run_id: str, split: str, *, device: str | None = None, ood_samples: int | None = None,
+def labels(ws: Workspace, run_id: str, split: str, *, device: str | None = None, ood_samples: int | None = None,
            ood_seed: int = ood.DEFAULT_SEED) -> np.ndarray | None:
     """True labels in the order of `logits(...)` for the same split (None for an unlabelled test set)."""
     if split == "test":
         return answer_labels(ws)
-    return make_source(ws, run_id, split, device=pick_device(device), ood_samples=ood_samples,
+    return make_source(Run.open(ws, run_id), split, device=pick_device(device), ood_samples=ood_samples,
                        ood_seed=ood_seed).labels
 
 
-def ood_index(ws: Any, run_id: str, *, device: str | None = None, ood_samples: int | None = None
+def ood_index(ws: Workspace, run_id: str, *, device: str | None = None, ood_samples: int | None = None
               ) -> list[tuple[str, int, int, int]]:
     """(corruption, severity, start, stop) row ranges of the OOD logits."""
-    on_test = _val_on_test(ws, run_id)
-    n_val = len(on_test[1]) if on_test is not None else len(val_positions(ws, run_id)[0])
+    n_val = len(Run.open(ws, run_id).val_images()[1])
     return ood.index(min(ood_samples or ood.default_samples(pick_device(device), n_val), n_val))

@@ -10,13 +10,16 @@ silent unpaired comparison.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from kagglebench.errors import UserError
 from kagglebench.evaluate import intervals, ood
 from kagglebench.evaluate.cache import CheckpointLogits
+
+if TYPE_CHECKING:
+    from kagglebench.workspace import Workspace
 
 
 def _side(ck: CheckpointLogits, name: str, tta: str, ood_samples: int | None, ood_seed: int
@@ -27,13 +30,12 @@ def _side(ck: CheckpointLogits, name: str, tta: str, ood_samples: int | None, oo
     return src, intervals.per_image(logits.argmax(axis=1) == src.labels, blocks)
 
 
-def compare_runs(ws: Any, spec_a: str, spec_b: str, *, with_ood: bool = False, split: str = "val",
+def compare_runs(ws: Workspace, spec_a: str, spec_b: str, *, with_ood: bool = False, split: str = "val",
                  tta: str | None = None, ood_samples: int | None = None, ood_seed: int = ood.DEFAULT_SEED,
                  device: str | None = None) -> dict[str, Any]:
     """Paired comparison of two checkpoints (`RUN_ID[:CHECKPOINT]`); returns the JSON document of
     `kagglebench compare --json`."""
     from kagglebench.ensemble import parse_member
-    from kagglebench.evaluate.tta import run_default
 
     if split not in ("val", "test"):
         raise UserError(f"--split {split}", "choose val or test")
@@ -45,7 +47,7 @@ def compare_runs(ws: Any, spec_a: str, spec_b: str, *, with_ood: bool = False, s
     for spec in (spec_a, spec_b):
         run, checkpoint = parse_member(spec)
         ck = CheckpointLogits(ws, run, checkpoint, device)
-        mode = tta or run_default(ws, run)
+        mode = tta or ck.run.tta              # the run's own default (data.tta)
         src, scores = _side(ck, name, mode, ood_samples, ood_seed)
         sides.append((ck, mode, src, scores))
     (ck_a, tta_a, src_a, a), (ck_b, tta_b, src_b, b) = sides

@@ -11,13 +11,16 @@ the same checkpoint runs no model.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from kagglebench.errors import UserError
 from kagglebench.evaluate.cache import CheckpointLogits
 from kagglebench.kaggle import formats
+
+if TYPE_CHECKING:
+    from kagglebench.workspace import Workspace
 
 
 def argmax_rows(logits: np.ndarray, chunk: int = 65_536) -> np.ndarray:
@@ -29,12 +32,12 @@ def argmax_rows(logits: np.ndarray, chunk: int = 65_536) -> np.ndarray:
     return out
 
 
-def default_out(ws: Any, run_id: str, tag: str, tta: str) -> Path:
+def default_out(ws: Workspace, run_id: str, tag: str, tta: str) -> Path:
     suffix = "" if tta == "none" else f"-{tta}"
     return Path(ws.submissions_dir) / f"{run_id}-{tag}{suffix}.csv"
 
 
-def predict_run(ws: Any, run_id: str, *, checkpoint: str | int = "best", tta: str = "none",
+def predict_run(ws: Workspace, run_id: str, *, checkpoint: str | int = "best", tta: str | None = "none",
                 out: str | Path | None = None, device: str | None = None) -> dict[str, Any]:
     """Write the submission CSV of one checkpoint; returns {"run", "checkpoint", "out", "rows", ...}.
 
@@ -42,6 +45,7 @@ def predict_run(ws: Any, run_id: str, *, checkpoint: str | int = "best", tta: st
     exists (the demo), else None.
     """
     ck = CheckpointLogits(ws, run_id, checkpoint, device)
+    tta = tta or ck.run.tta               # None: the run's own default (data.tta)
     logits = ck.logits("test", tta)
     fmt = ws.submission_format()
     if logits.shape[1] != int(fmt.num_classes):

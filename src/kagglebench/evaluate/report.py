@@ -10,15 +10,17 @@ state is touched; every file is written to a temporary name and renamed.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from kagglebench.evaluate.cache import CheckpointLogits, run_folder
+from kagglebench.atomic import replacing, write_text
+from kagglebench.evaluate.cache import CheckpointLogits
 from kagglebench.evaluate.runner import evaluate_run
+
+if TYPE_CHECKING:
+    from kagglebench.workspace import Workspace
 
 
 def _figure(w: float, h: float) -> Any:
@@ -28,15 +30,8 @@ def _figure(w: float, h: float) -> Any:
 
 
 def _save(fig: Any, path: Path) -> Path:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
-    os.chmod(tmp, 0o644)  # mkstemp makes 0600; the result is an ordinary shareable file
-    os.close(fd)
-    try:
+    with replacing(path, suffix=".png") as tmp:
         fig.savefig(tmp, format="png")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 
@@ -148,7 +143,7 @@ def plot_samples(images: np.ndarray, labels: np.ndarray, preds: np.ndarray, clas
     return _save(fig, out)
 
 
-def _latest_ood(ws: Any, run_id: str, tag: str) -> dict | None:
+def _latest_ood(ws: Workspace, run_id: str, tag: str) -> dict | None:
     with ws.store() as st:
         evals = [e for e in st.list_evals(run_id) if (e["details"] or {}).get("ood")]
     same = [e for e in evals if e["checkpoint"] == tag]
@@ -156,19 +151,20 @@ def _latest_ood(ws: Any, run_id: str, tag: str) -> dict | None:
     return {**pick["details"]["ood"], "checkpoint": pick["checkpoint"]} if pick else None
 
 
-def write_report(ws: Any, run_id: str, *, checkpoint: str | int = "best", tta: str = "none",
+def write_report(ws: Workspace, run_id: str, *, checkpoint: str | int = "best", tta: str | None = "none",
                  device: str | None = None) -> dict[str, Any]:
     """Write runs/<id>/report/*.png and report.md; returns {"dir", "files", "report"}."""
     import matplotlib
 
     matplotlib.use("Agg")
-    out = run_folder(ws, run_id) / "report"
+    ck = CheckpointLogits(ws, run_id, checkpoint, device)
+    tta = tta or ck.run.tta               # None: the run's own default (data.tta)
+    run = ck.run.row
+    out = ck.run.folder / "report"
     out.mkdir(parents=True, exist_ok=True)
     with ws.store() as st:
-        run = st.require_run(run_id)
         steps = st.metrics_since(run_id, 0, scope="step")
         epochs = st.metrics_since(run_id, 0, scope="epoch")
-    ck = CheckpointLogits(ws, run_id, checkpoint, device)
     ev = evaluate_run(ws, run_id, checkpoint=checkpoint, tta=tta, store=False, ck=ck)
     d = ev["details"]
     classes = d["classes"]
@@ -185,9 +181,7 @@ def write_report(ws: Any, run_id: str, *, checkpoint: str | int = "best", tta: s
     files["samples"] = plot_samples(next(iter(src.chunks())), src.labels, preds, classes,
                                     out / "samples.png")
     md = _markdown(run, ev, table, files)
-    tmp = out / ".report.md.tmp"
-    tmp.write_text(md)
-    os.replace(tmp, out / "report.md")
+    write_text(out / "report.md", md)
     written = [str(p) for p in files.values() if p]
     return {"run": run_id, "dir": str(out), "files": written, "report": str(out / "report.md")}
 

@@ -8,17 +8,20 @@ one `evals` row (which also sets `runs.ood_acc`) and returns the JSON document t
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from kagglebench.errors import UserError
 from kagglebench.evaluate import intervals, metrics, ood
-from kagglebench.evaluate.cache import CheckpointLogits, run_classes
+from kagglebench.evaluate.cache import CheckpointLogits
+
+if TYPE_CHECKING:
+    from kagglebench.workspace import Workspace
 
 
 def _classes(ck: CheckpointLogits, n: int) -> list[str]:
-    names = run_classes(ck.ws, ck.run_id)
+    names = ck.run.classes
     return names if len(names) == n else [str(i) for i in range(n)]
 
 
@@ -53,17 +56,19 @@ def ood_table(ck: CheckpointLogits, tta: str, ood_samples: int | None, ood_seed:
     return table
 
 
-def evaluate_run(ws: Any, run_id: str, *, checkpoint: str | int = "best", tta: str = "none",
+def evaluate_run(ws: Workspace, run_id: str, *, checkpoint: str | int = "best", tta: str | None = "none",
                  with_ood: bool = False, ood_samples: int | None = None, ood_seed: int = ood.DEFAULT_SEED,
                  device: str | None = None, store: bool = True,
                  ck: CheckpointLogits | None = None, split: str = "val") -> dict[str, Any]:
     """Evaluate one checkpoint; returns {"run", "checkpoint", "val_acc", "val_ci", "val_top5", "ece",
     "nll", "ood_acc", "ood_ci", "ood", "labelled_test", "details", ...}. `ck` reuses an open
-    CheckpointLogits. `split="test"` runs the OOD suite on the profile's labelled test split
-    instead of the validation split (UserError when the profile has none)."""
+    CheckpointLogits; `tta=None` is the run's own default (its recipe's data.tta). `split="test"`
+    runs the OOD suite on the profile's labelled test split instead of the validation split
+    (UserError when the profile has none)."""
     if split not in SPLITS:
         raise UserError(f"--split {split}", f"choose one of {', '.join(SPLITS)}")
     ck = ck or CheckpointLogits(ws, run_id, checkpoint, device)
+    tta = tta or ck.run.tta
     val = _split_metrics(ck, "val", tta)
     test = _split_metrics(ck, "labelled_test", tta)
     if split == "test" and test is None:

@@ -8,37 +8,28 @@ one-pixel diagonal translations (reflect padding) and their mirrors.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 if TYPE_CHECKING:
     import torch
 
-MODES = ("none", "flip", "flip-shift")
-
-# mode -> [(view name, weight)]; weights sum to 1
+# The TTA registry: mode -> [(view name, weight)]; weights sum to 1. Its names are the valid
+# values of the recipe key data.tta and of --tta.
 _PLAN: dict[str, list[tuple[str, float]]] = {
     "none": [("plain", 1.0)],
     "flip": [("plain", 0.5), ("hflip", 0.5)],
     "flip-shift": [("plain", 0.25), ("hflip", 0.25), ("shift-ul", 0.125), ("shift-dr", 0.125),
                    ("hflip-shift-ul", 0.125), ("hflip-shift-dr", 0.125)],
 }
+MODES = tuple(_PLAN)
 
 
 def check_mode(mode: str) -> str:
     if mode not in _PLAN:
         raise ValueError(f"unknown TTA mode {mode!r}; choose one of {', '.join(MODES)}")
     return mode
-
-
-def run_default(ws: Any, run_id: str) -> str:
-    """The TTA mode a run's recipe asks for (`data.tta`, e.g. the fast recipe's `flip`), used by
-    eval and predict when no --tta is given; "none" for runs recorded before the key existed."""
-    from kagglebench.evaluate.cache import _data_section, run_config
-
-    mode = _data_section(run_config(ws, run_id)).get("tta") or "none"
-    return mode if mode in _PLAN else "none"
 
 
 def views(mode: str) -> list[tuple[str, float]]:

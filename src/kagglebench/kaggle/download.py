@@ -127,16 +127,16 @@ def detect_layout(data: Path, profile: str | None = None) -> Layout:
         seen = ", ".join(f"{k} in {v.relative_to(data.parent)}" for k, v in found.items()) or "no known format"
         raise UserError("--profile", f"cannot tell which profile these files need ({seen}); pass --profile NAME "
                                      "(see `kagglebench init --help`)")
-    from kagglebench.workspace import get_profile
+    from kagglebench.competitions import get_profile
 
     prof = get_profile(chosen)
     train = found.get(prof.train_format) or (train_tree if prof.train_format == "imagefolder" else None)
-    if prof.train_format != "digits" and train is None:
+    if prof.needs_data and train is None:
         raise UserError(data, f"profile {prof.name} needs {prof.train_format} training data, and none was "
                               "found in the downloaded files")
-    test = {"ood": found.get("ds542-ood"), "pickle": pickles[0] if pickles else None,
-            "images": train_tree.parent / "test" if train_tree and (train_tree.parent / "test").is_dir()
-            else None}.get(prof.test_kind)
+    test = {"ds542-ood": found.get("ds542-ood"), "nyu-pickle": pickles[0] if pickles else None,
+            "imagefolder": train_tree.parent / "test" if train_tree and (train_tree.parent / "test").is_dir()
+            else None}.get(prof.test_format)
     return Layout(prof.name, train, test, sample)
 
 

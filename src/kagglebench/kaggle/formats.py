@@ -15,7 +15,6 @@ import csv
 import itertools
 import os
 import re
-import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -69,22 +68,15 @@ def write_submission(path: str | os.PathLike, ws: Any, labels: Sequence[int] | n
 
     names = _label_names(fmt)
     values = np.asarray(names, dtype=object)[labels] if names else labels
-    tmp = None
+    from kagglebench.atomic import replacing
+
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; the result is an ordinary shareable file
-        with os.fdopen(fd, "w", newline="") as f:
+        with replacing(path) as tmp, open(tmp, "w", newline="") as f:
             table = pd.DataFrame({fmt.id_col: ids, fmt.label_col: values})
             table.to_csv(f, index=False, lineterminator="\n")
-        os.replace(tmp, path)
-    except BaseException as e:
-        if tmp:
-            Path(tmp).unlink(missing_ok=True)
-        if isinstance(e, OSError):  # a read-only folder, a full disk: the student's to fix
-            raise UserError(path.parent, f"cannot write {path.name} here ({e.strerror or e}); "
-                                         "check the folder's permissions and free space, or pass --out") from None
-        raise
+    except OSError as e:  # a read-only folder, a full disk: the student's to fix
+        raise UserError(path.parent, f"cannot write {path.name} here ({e.strerror or e}); "
+                                     "check the folder's permissions and free space, or pass --out") from None
     return path
 
 

@@ -218,7 +218,7 @@ def submit(ws: Any, *, message: str, ensemble: str | None = None, run: str | Non
     base = dict(competition=competition, file=str(path), sha256=digest, rows=rows, bytes=result["bytes"],
                 message=message, **fields)
     if dry_run:
-        key = ws.answer_key() if hasattr(ws, "answer_key") else None
+        key = ws.answer_key()
         if key and Path(key).exists():
             result["local_score"] = score_against_key(path, key)
             log(f"dry run: scored against the local answer key: {result['local_score']:.4f}")

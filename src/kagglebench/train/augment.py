@@ -13,21 +13,19 @@ checkpoints save.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-from torchvision.transforms import v2
+if TYPE_CHECKING:
+    import torch
 
-from kagglebench.errors import UserError
-
-POLICIES = ("", "none", "autoaugment-cifar10", "randaugment", "trivialaugment")
-
-
-def _as_float(value: Any, default_when_true: float) -> float:
-    # Recipes may write `grayscale = true` or `grayscale = 0.2`.
-    if isinstance(value, bool):
-        return default_when_true if value else 0.0
-    return float(value or 0.0)
+# The policy registry: name -> the v2 transform it adds ("" adds none). `data.policy`'s valid
+# values are these names (kagglebench.config reads them); torchvision loads only when used.
+POLICIES: dict[str, Any] = {
+    "": None,
+    "autoaugment-cifar10": lambda v2: v2.AutoAugment(v2.AutoAugmentPolicy.CIFAR10),
+    "randaugment": lambda v2: v2.RandAugment(),
+    "trivialaugment": lambda v2: v2.TrivialAugmentWide(),
+}
 
 
 class RandomResizedCropToInput:
@@ -39,6 +37,8 @@ class RandomResizedCropToInput:
         self._by_size: dict[tuple[int, int], Any] = {}
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        from torchvision.transforms import v2
+
         size = tuple(x.shape[-2:])
         if size not in self._by_size:
             self._by_size[size] = v2.RandomResizedCrop(size, scale=(self.scale, 1.0), antialias=True)
@@ -50,35 +50,23 @@ class RandomResizedCropToInput:
 
 def build_transforms(cfg: Any) -> list[Any]:
     """The v2 transforms a `[data]` config asks for, in the order they are applied."""
+    from torchvision.transforms import v2
+
     out: list[Any] = []
-    rrc = float(getattr(cfg, "random_resized_crop", 0.0) or 0.0)
-    if rrc > 0:
-        out.append(RandomResizedCropToInput(rrc))
-    policy = (getattr(cfg, "policy", "") or "").lower()
-    if policy == "autoaugment-cifar10":
-        out.append(v2.AutoAugment(v2.AutoAugmentPolicy.CIFAR10))
-    elif policy == "randaugment":
-        out.append(v2.RandAugment())
-    elif policy == "trivialaugment":
-        out.append(v2.TrivialAugmentWide())
-    elif policy not in POLICIES:
-        raise UserError("data.policy", f"unknown policy {policy!r}; choose one of "
-                        + ", ".join(repr(p) for p in POLICIES if p != "none"))
-    jitter = getattr(cfg, "color_jitter", 0.0)
-    if isinstance(jitter, (list, tuple)) and any(jitter):
-        out.append(v2.ColorJitter(*jitter))
-    elif not isinstance(jitter, (list, tuple)) and _as_float(jitter, 0.4) > 0:
-        s = _as_float(jitter, 0.4)
+    if getattr(cfg, "random_resized_crop", 0.0) > 0:
+        out.append(RandomResizedCropToInput(cfg.random_resized_crop))
+    make = POLICIES[cfg.policy]        # config has checked the name
+    if make is not None:
+        out.append(make(v2))
+    s = cfg.color_jitter
+    if s > 0:
         out.append(v2.ColorJitter(brightness=s, contrast=s, saturation=s, hue=min(0.5, s / 4)))
-    degrees = _as_float(getattr(cfg, "affine_degrees", 0.0), 15.0)
-    if degrees > 0:
-        out.append(v2.RandomAffine(degrees=degrees, translate=(0.1, 0.1), scale=(0.9, 1.1)))
-    perspective = _as_float(getattr(cfg, "perspective", 0.0), 0.2)
-    if perspective > 0:
-        out.append(v2.RandomPerspective(distortion_scale=perspective, p=0.5))
-    gray = _as_float(getattr(cfg, "grayscale", 0.0), 0.1)
-    if gray > 0:
-        out.append(v2.RandomGrayscale(p=gray))
+    if cfg.affine_degrees > 0:
+        out.append(v2.RandomAffine(degrees=cfg.affine_degrees, translate=(0.1, 0.1), scale=(0.9, 1.1)))
+    if cfg.perspective > 0:
+        out.append(v2.RandomPerspective(distortion_scale=cfg.perspective, p=0.5))
+    if cfg.grayscale > 0:
+        out.append(v2.RandomGrayscale(p=cfg.grayscale))
     return out
 
 
@@ -86,9 +74,13 @@ class BatchAugment:
     """Apply a v2 pipeline to a uint8 (N, C, H, W) batch, one parameter draw per image."""
 
     def __init__(self, transforms: list[Any]) -> None:
+        from torchvision.transforms import v2
+
         self.transform = v2.Compose(transforms)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        import torch
+
         if x.dtype != torch.uint8:
             raise TypeError(f"augment expects uint8 images, got {x.dtype}")
         return torch.stack([self.transform(image) for image in x.unbind(0)]) if len(x) else x

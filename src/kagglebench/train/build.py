@@ -7,12 +7,11 @@ signals) so each reads on a screen or two. Nothing here writes files.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
 import random
+from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -20,15 +19,17 @@ from torch import nn
 
 from kagglebench.errors import UserError
 
+if TYPE_CHECKING:
+    from kagglebench.config import Recipe
+    from kagglebench.workspace import Workspace
 
-def pick_device(name: str, local_rank: int = 0) -> torch.device:
-    """`auto` means this rank's GPU when there is one, else the CPU."""
-    if name in ("", "auto"):
-        return torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError(f"train.device={name}", "no CUDA GPU is visible to PyTorch here; "
-                        "use train.device=cpu (or auto)")
-    return torch.device(name)
+
+def device_of(recipe: Recipe) -> torch.device:
+    """The recipe's `train.device` as a torch.device (the rules of devices.pick_device)."""
+    from kagglebench.devices import pick_device
+
+    name = recipe.train.device
+    return torch.device(pick_device(name, where=f"train.device={name}"))
 
 
 def amp_dtype(amp: str, device: torch.device) -> torch.dtype | None:
@@ -68,94 +69,58 @@ def _channel_stats(images: np.ndarray, chunk: int = 4096) -> tuple[list[float], 
     return [round(float(v), 6) for v in mean], [round(float(v), 6) for v in std]
 
 
-def _select_classes(ds: Any, wanted: list[str], train_idx: np.ndarray,
-                    val_idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
-    """Keep only the named classes (e.g. STL-10's five), relabelled 0..k-1 in the order given."""
-    labels = np.asarray(ds.labels)
-    if not wanted:
-        return labels, train_idx, val_idx, list(ds.classes)
-    missing = [c for c in wanted if c not in ds.classes]
-    if missing:
-        raise UserError("data.classes", f"no class named {', '.join(missing)} in this data; "
-                        f"its classes are: {', '.join(ds.classes)}")
-    old = [ds.classes.index(c) for c in wanted]
-    remap = np.full(len(ds.classes), -1, dtype=np.int64)
-    remap[old] = np.arange(len(old))
-    new_labels = remap[labels]
-    return (new_labels, train_idx[new_labels[train_idx] >= 0], val_idx[new_labels[val_idx] >= 0],
-            list(wanted))
+@dataclass
+class TrainData:
+    """What a run trains on: its split as uint8 NHWC tensors on the device, its classes, and the
+    test transform (normalization and input size) it uses."""
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    val_x: torch.Tensor | None
+    val_y: torch.Tensor | None
+    classes: list[str]
+    mean: list[float]
+    std: list[float]
+    size: int
+    split: dict[str, Any]             # the record config.json keeps (runs.SplitIndices.record)
+    source: str                       # the training data's path
 
 
-def class_remap(all_classes: list[str], wanted: list[str]) -> np.ndarray | None:
-    """Old class index -> new index (-1 = dropped) for data.classes; None when all are kept."""
-    if not wanted:
-        return None
-    remap = np.full(len(all_classes), -1, dtype=np.int64)
-    remap[[list(all_classes).index(c) for c in wanted]] = np.arange(len(wanted))
-    return remap
+def load_data(ws: Workspace, recipe: Recipe, device: torch.device) -> TrainData:
+    """The training and validation split (runs.split_indices) on `device`, with the classes and the
+    normalization and input size the run uses."""
+    from kagglebench.runs import split_indices
 
-
-def labelled_test_as_val(ws: Any, classes: list[str], wanted: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """data.val_split = "test" (seeds 003/004 trained on all of train and validated on the test
-    split): (images, labels relabelled as the run's classes, kept positions in the test split)."""
-    test = ws.labelled_test()
-    if test is None or test.labels is None:
-        raise UserError("data.val_split=test", "this competition has no labelled test split to validate "
-                        "on; use data.val_split=fraction (hold out data.val_fraction of train)")
-    if test.classes and list(test.classes) != list(classes):
-        raise UserError("data.val_split=test", "the labelled test split's classes differ from train's")
-    labels = np.asarray(test.labels, dtype=np.int64)
-    remap = class_remap(classes, wanted)
-    if remap is not None:
-        labels = remap[labels]
-    kept = np.flatnonzero(labels >= 0).astype(np.int64)
-    return np.ascontiguousarray(np.asarray(test.images)[kept]), labels[kept], kept
-
-
-def load_data(ws: Any, recipe: Any, device: torch.device) -> SimpleNamespace:
-    """The training and validation split as uint8 NHWC tensors on `device`, the classes, the
-    normalization and input size the run uses, and a record of the split for config.json."""
     d = recipe.data
     ds = ws.train_data()
-    if ds.labels is None:
-        raise UserError(ds.path, "the training data has no labels")
-    on_test = getattr(d, "val_split", "fraction") == "test"
-    if on_test:   # train on everything, validate on the labelled test split
-        train_idx, val_idx = np.arange(len(ds.labels)), np.zeros(0, np.int64)
-    else:
-        train_idx, val_idx = ws.split(d.val_fraction, d.split_seed)
-    labels, train_idx, val_idx, classes = _select_classes(ds, list(d.classes), np.asarray(train_idx),
-                                                          np.asarray(val_idx))
-    if len(train_idx) == 0:
+    s = split_indices(ws, d)
+    if len(s.train) == 0:
         raise UserError(ds.path, "no training images left after the split and class selection")
-    train_np = np.ascontiguousarray(ds.images[train_idx])
+    train_np = np.ascontiguousarray(ds.images[s.train])
     mean, std = (list(d.mean), list(d.std)) if d.mean and d.std else _channel_stats(train_np)
     size = d.input_size or int(train_np.shape[1])
-    val_np = np.ascontiguousarray(ds.images[val_idx]) if len(val_idx) else None
-    val_labels = labels[val_idx]
-    split = {"val_split": "fraction", "val_fraction": d.val_fraction, "seed": d.split_seed,
-             "n_train": len(train_idx), "n_val": len(val_idx),
-             "val_indices_sha256": hashlib.sha256(np.asarray(val_idx, dtype=np.int64).tobytes()).hexdigest()}
-    if on_test:
-        val_np, val_labels, kept = labelled_test_as_val(ws, list(ds.classes), list(d.classes))
-        split = {"val_split": "test", "seed": d.split_seed, "n_train": len(train_idx), "n_val": len(kept),
-                 "val_indices_sha256": hashlib.sha256(kept.tobytes()).hexdigest()}
-    return SimpleNamespace(
+    val_np = np.ascontiguousarray(ds.images[s.val]) if len(s.val) else None
+    val_labels, split = s.labels[s.val], s.record(d.val_fraction, d.split_seed)
+    if d.val_split == "test":   # seeds 003/004: train on everything, validate on the labelled test split
+        from kagglebench.runs import labelled_test_as_val, test_split_record
+
+        val_np, val_labels, kept = labelled_test_as_val(ws, d)
+        split = test_split_record(split, kept)
+    return TrainData(
         train_x=torch.from_numpy(train_np).to(device),
-        train_y=torch.from_numpy(labels[train_idx].astype(np.int64)).to(device),
+        train_y=torch.from_numpy(s.labels[s.train]).to(device),
         val_x=torch.from_numpy(val_np).to(device) if val_np is not None else None,
-        val_y=torch.from_numpy(val_labels.astype(np.int64)).to(device) if val_np is not None else None,
-        classes=classes, mean=mean, std=std, size=size, split=split, source=str(ds.path))
+        val_y=torch.from_numpy(val_labels).to(device) if val_np is not None else None,
+        classes=s.classes, mean=mean, std=std, size=size, split=split, source=str(ds.path))
 
 
-def resolved_recipe(recipe: Any, data: SimpleNamespace) -> Any:
+def resolved_recipe(recipe: Recipe, data: TrainData) -> Recipe:
     """The recipe with the normalization and input size actually used written in: the run's
     own test transform, which evaluation and prediction must apply."""
     new_data = dataclasses.replace(recipe.data, mean=list(data.mean), std=list(data.std), input_size=data.size)
     return dataclasses.replace(recipe, data=new_data)
 
 
-def init_from(ws: Any, spec: str, model: nn.Module) -> str:
+def init_from(ws: Workspace, spec: str, model: nn.Module) -> str:
     """Start `model` from another run's weights (RUN_ID[:best|last]) or a .pt file; returns the path."""
     from kagglebench.train import checkpoints
 
@@ -172,7 +137,7 @@ def init_from(ws: Any, spec: str, model: nn.Module) -> str:
     return str(path)
 
 
-def param_groups(model: nn.Module, recipe: Any) -> list[dict[str, Any]]:
+def param_groups(model: nn.Module, recipe: Recipe) -> list[dict[str, Any]]:
     """One group, or backbone and head apart when the backbone trains slower or starts frozen."""
     m = recipe.model
     if m.backbone_lr_scale == 1.0 and m.freeze_backbone_epochs == 0:
@@ -185,7 +150,7 @@ def param_groups(model: nn.Module, recipe: Any) -> list[dict[str, Any]]:
     return [{"params": backbone, "lr_scale": m.backbone_lr_scale}, {"params": head, "lr_scale": 1.0}]
 
 
-def set_backbone_trainable(model: nn.Module, recipe: Any, trainable: bool) -> None:
+def set_backbone_trainable(model: nn.Module, recipe: Recipe, trainable: bool) -> None:
     """Freeze or thaw everything but the head (head_parameters) for freeze_backbone_epochs."""
     if recipe.model.freeze_backbone_epochs == 0:
         return

@@ -5,7 +5,7 @@ classes, epoch (completed), step (global optimizer step), batch (batches done in
 current epoch, for mid-epoch saves), metrics, model, optimizer, scheduler, scaler, ema,
 swa, rng and trainer (early-stopping state). `last` is rewritten every save; tags
 `epochNNN` are kept for the top-k epochs by the monitored validation metric.
-Files are written to a temporary name and moved into place with `os.replace`, so a
+Files are written through `kagglebench.atomic.replacing` (a temporary name, then a rename), so a
 crash never leaves a torn checkpoint.
 """
 
@@ -15,14 +15,18 @@ import dataclasses
 import os
 import random
 import shutil
-import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
+from kagglebench.atomic import replacing
 from kagglebench.errors import UserError
+
+if TYPE_CHECKING:
+    from kagglebench.store import Store
+    from kagglebench.workspace import Workspace
 
 FORMAT_VERSION = 1
 
@@ -37,34 +41,19 @@ def _write_failed(path: Path, e: OSError) -> UserError:
 
 def atomic_save(obj: Any, path: Path) -> None:
     """torch.save to a temporary file beside `path`, then rename over it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = None
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "wb") as f:
+        with replacing(path) as tmp, open(tmp, "wb") as f:
             torch.save(obj, f)
-        os.replace(tmp, path)
-    except BaseException as e:
-        if tmp:
-            Path(tmp).unlink(missing_ok=True)
-        if isinstance(e, OSError):
-            raise _write_failed(path, e) from None
-        raise
+    except OSError as e:
+        raise _write_failed(path, e) from None
 
 
 def _atomic_copy(src: Path, dst: Path) -> None:
-    tmp = None
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent)
-        os.close(fd)
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, dst)
-    except BaseException as e:
-        if tmp:
-            Path(tmp).unlink(missing_ok=True)
-        if isinstance(e, OSError):
-            raise _write_failed(dst, e) from None
-        raise
+        with replacing(dst) as tmp:
+            shutil.copyfile(src, tmp)
+    except OSError as e:
+        raise _write_failed(dst, e) from None
 
 
 def rng_state() -> dict[str, Any]:
@@ -96,7 +85,7 @@ class CheckpointKeeper:
     """
 
     def __init__(self, ws_root: Path, run_dir: Path, run_id: str, *, keep_top_k: int,
-                 higher_is_better: bool = True, store: Any = None) -> None:
+                 higher_is_better: bool = True, store: Store | None = None) -> None:
         self.ws_root, self.dir, self.run_id = Path(ws_root), Path(run_dir) / "checkpoints", run_id
         self.keep, self.higher, self.store = max(0, keep_top_k), higher_is_better, store
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -151,46 +140,12 @@ class CheckpointKeeper:
             (self.dir / f"{epoch_tag(old)}.pt").unlink(missing_ok=True)
         self.kept = keep
 
-    def best_tag(self) -> str:
-        return epoch_tag(self.kept[0][1]) if self.kept else "last"
 
-
-def resolve(ws: Any, run_id: str, which: str | int = "best") -> Path:
+def resolve(ws: Workspace, run_id: str, which: str | int = "best") -> Path:
     """The checkpoint file of a run: "best" (top monitored metric), "last", or an epoch number."""
-    store = ws.store()
-    try:
-        run = store.require_run(run_id)
-        rows = store.list_checkpoints(run_id)
-    finally:
-        store.close()
-    if not rows:
-        raise UserError(run_id, "this run has saved no checkpoint yet (it stopped before its first)")
-    by_tag = {r["tag"]: r for r in rows}
-    if isinstance(which, str) and which.isdigit():
-        which = int(which)
-    if which == "best":
-        scored = [r for r in rows if r["tag"] != "last" and r["metric"] is not None]
-        higher = _higher_is_better(run["config"])
-        row = (max if higher else min)(scored, key=lambda r: r["metric"]) if scored else by_tag.get("last")
-    elif which == "last":
-        row = by_tag.get("last")
-    elif isinstance(which, int):
-        row = by_tag.get(epoch_tag(which))
-    else:
-        raise UserError(f"--checkpoint {which}", "choose best, last or an epoch number")
-    if row is None:
-        kept = ", ".join(sorted(by_tag))
-        raise UserError(f"{run_id}:{which}", f"no such checkpoint; this run keeps: {kept}")
-    path = Path(row["path"])
-    path = path if path.is_absolute() else Path(ws.root) / path
-    if not path.exists():
-        raise UserError(path, "checkpoint file is missing (was the run folder moved or pruned?)")
-    return path
+    from kagglebench.runs import Run
 
-
-def _higher_is_better(config: dict[str, Any]) -> bool:
-    metric = (config.get("train") or {}).get("early_stopping_metric") or "val_acc"
-    return "loss" not in metric
+    return Run.open(ws, run_id).checkpoint(which)
 
 
 def load(path: str | os.PathLike, device: str = "cpu") -> dict[str, Any]:

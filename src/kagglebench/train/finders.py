@@ -18,15 +18,18 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import psutil
 import torch
 from torch import nn
+
+if TYPE_CHECKING:
+    from kagglebench.config import Recipe
+    from kagglebench.workspace import Workspace
 
 ModelFactory = Callable[[], nn.Module]
 CPU_RAM_FRACTION = 0.5   # leave room for the data, the store and everything else on the machine
@@ -284,20 +287,16 @@ def plot_lr_range(result: LRRangeResult, out: str | os.PathLike, title: str = "L
     ax.set_title(title)
     ax.legend()
     fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(suffix=".png", dir=out.parent)
-    os.close(fd)
-    try:
+    from kagglebench.atomic import replacing
+
+    with replacing(out, suffix=".png") as tmp:
         fig.savefig(tmp, format="png")
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return out
 
 
 # ------------------------------------------------------------------ a recipe in a workspace
 
-def _recipe_model_factory(recipe: Any, num_classes: int, size: int) -> ModelFactory:
+def _recipe_model_factory(recipe: Recipe, num_classes: int, size: int) -> ModelFactory:
     import dataclasses
 
     from kagglebench.models import build_model
@@ -307,20 +306,21 @@ def _recipe_model_factory(recipe: Any, num_classes: int, size: int) -> ModelFact
     return lambda: build_model(cfg, num_classes, size)
 
 
-def recipe_batch_size(ws: Any, recipe: Any, *, max_batch: int = DEFAULT_MAX_BATCH,
+def recipe_batch_size(ws: Workspace, recipe: Recipe, *, max_batch: int = DEFAULT_MAX_BATCH,
                       budget_bytes: float | None = None) -> BatchSizeResult:
     """`find_batch_size` for a recipe's model, input size, precision and device in a workspace.
 
     Never more than the training split holds (a larger batch would be one partial step).
     """
+    from kagglebench.runs import split_indices
     from kagglebench.train import build
 
-    device = build.pick_device(recipe.train.device)
+    device = build.device_of(recipe)
     ds = ws.train_data()
-    train_idx, _ = ws.split(recipe.data.val_fraction, recipe.data.split_seed)
-    num_classes = len(recipe.data.classes) or len(ds.classes)
+    split = split_indices(ws, recipe.data)        # the split the run would train on
+    num_classes = len(split.classes)
     size = recipe.data.input_size or int(ds.images.shape[1])
-    n_train = len(train_idx)
+    n_train = len(split.train)
     res = find_batch_size(_recipe_model_factory(recipe, num_classes, size), input_size=size,
                           num_classes=num_classes, device=device, max_batch=min(max_batch, n_train),
                           amp_dtype=build.amp_dtype(recipe.train.amp, device),
@@ -330,7 +330,7 @@ def recipe_batch_size(ws: Any, recipe: Any, *, max_batch: int = DEFAULT_MAX_BATC
     return res
 
 
-def recipe_lr_range(ws: Any, recipe: Any, *, min_lr: float = 1e-7, max_lr: float = 10.0,
+def recipe_lr_range(ws: Workspace, recipe: Recipe, *, min_lr: float = 1e-7, max_lr: float = 10.0,
                     num_iter: int = 100) -> LRRangeResult:
     """`lr_range_test` with the recipe's model (weights and init included), optimizer,
     augmentation, label smoothing and batch size, on the workspace's training split."""
@@ -343,7 +343,7 @@ def recipe_lr_range(ws: Any, recipe: Any, *, min_lr: float = 1e-7, max_lr: float
     from kagglebench.train.optim import create_optimizer
 
     t, d = recipe.train, recipe.data
-    device = build.pick_device(t.device)
+    device = build.device_of(recipe)
     build.seed_everything(t.seed, t.deterministic)
     data = build.load_data(ws, recipe, device)
     model = build_model(recipe.model, len(data.classes), data.size)

@@ -11,15 +11,16 @@ Each parameter group carries an `lr_scale` (1.0, or the backbone's scale).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
-from typing import Any
-
-import torch
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 from kagglebench.errors import UserError
 
-OPTIMIZERS = ("sgd", "adam", "adamw")
-SCHEDULES = ("none", "step", "cosine", "onecycle")
+if TYPE_CHECKING:
+    import torch
+
+# Torch loads inside the functions: kagglebench.config reads the registries below (the valid
+# values of optim.name and schedule.name) without importing it.
 
 
 class Lookahead:
@@ -47,15 +48,17 @@ class Lookahead:
     def zero_grad(self, set_to_none: bool = True) -> None:
         self.inner.zero_grad(set_to_none=set_to_none)
 
-    @torch.no_grad()
     def step(self, closure: Any = None) -> Any:
+        import torch
+
         loss = self.inner.step(closure)
         self.counter += 1
         if self.counter % self.k == 0:
-            for group, slows in zip(self.param_groups, self.slow):
-                for p, s in zip(group["params"], slows):
-                    s.add_(p.detach() - s, alpha=self.alpha)
-                    p.copy_(s)
+            with torch.no_grad():
+                for group, slows in zip(self.param_groups, self.slow):
+                    for p, s in zip(group["params"], slows):
+                        s.add_(p.detach() - s, alpha=self.alpha)
+                        p.copy_(s)
         return loss
 
     def state_dict(self) -> dict[str, Any]:
@@ -86,12 +89,14 @@ class LookaheadEMA:
         """The update's decay at global step `step` (1-based, counted after the optimizer step)."""
         return self.decay ** self.every * min(1.0, step / self.total) ** 3
 
-    @torch.no_grad()
     def _update(self, model: torch.nn.Module, decay: float) -> None:
+        import torch
+
         live = model.state_dict()
-        for name, avg in self.avg.items():
-            avg.lerp_(live[name].to(avg.dtype), 1.0 - decay)
-            live[name].copy_(avg)
+        with torch.no_grad():
+            for name, avg in self.avg.items():
+                avg.lerp_(live[name].to(avg.dtype), 1.0 - decay)
+                live[name].copy_(avg)
 
     def after_step(self, model: torch.nn.Module, step: int) -> None:
         """Call after every optimizer step with the global step count (a pure function of it,
@@ -109,21 +114,34 @@ class LookaheadEMA:
             self.avg[k].copy_(v)
 
 
+def _sgd(groups: list[dict[str, Any]], cfg: Any) -> Any:
+    import torch
+    return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
+                           nesterov=bool(cfg.nesterov and cfg.momentum > 0))
+
+
+def _adam(groups: list[dict[str, Any]], cfg: Any) -> Any:
+    import torch
+    return torch.optim.Adam(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def _adamw(groups: list[dict[str, Any]], cfg: Any) -> Any:
+    import torch
+    return torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+# The optimizer registry: optim.name -> factory(param groups, [optim] config).
+OPTIMIZERS: dict[str, Callable[[list[dict[str, Any]], Any], Any]] = {"sgd": _sgd, "adam": _adam, "adamw": _adamw}
+
+
 def create_optimizer(groups: Iterable[dict[str, Any]], cfg: Any) -> Any:
     """An optimizer from an `[optim]` config. `groups` are torch parameter groups,
     each with "params" and optionally "lr_scale"."""
     groups = [{"lr_scale": 1.0, **g, "lr": cfg.lr * g.get("lr_scale", 1.0)} for g in groups]
     name = cfg.name.lower()
-    if name == "sgd":
-        opt: torch.optim.Optimizer = torch.optim.SGD(
-            groups, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
-            nesterov=bool(cfg.nesterov and cfg.momentum > 0))
-    elif name == "adam":
-        opt = torch.optim.Adam(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    elif name == "adamw":
-        opt = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    else:
+    if name not in OPTIMIZERS:
         raise UserError("optim.name", f"unknown optimizer {cfg.name!r}; choose one of {', '.join(OPTIMIZERS)}")
+    opt = OPTIMIZERS[name](groups, cfg)
     if cfg.lookahead:
         opt = Lookahead(opt, k=cfg.lookahead_k, alpha=cfg.lookahead_alpha)
     return opt
@@ -146,17 +164,33 @@ def lr_at(step: int, *, base_lr: float, schedule: Any, steps_per_epoch: int, tot
     warmup = round(schedule.warmup_epochs * steps_per_epoch) if name != "onecycle" else 0
     if step < warmup:
         return base_lr * (step + 1) / warmup
-    if name == "none":
-        return base_lr
-    if name == "step":
-        epoch = step // max(1, steps_per_epoch)
-        return base_lr * schedule.gamma ** (epoch // max(1, schedule.step_size))
-    if name == "cosine":
-        t = (step - warmup) / max(1, total - warmup)
-        return base_lr * 0.5 * (1.0 + math.cos(math.pi * min(1.0, t)))
-    if name == "onecycle":
-        return base_lr * _onecycle(step, total)[0]
-    raise UserError("schedule.name", f"unknown schedule {schedule.name!r}; choose one of {', '.join(SCHEDULES)}")
+    if name not in SCHEDULES:
+        raise UserError("schedule.name", f"unknown schedule {schedule.name!r}; choose one of {', '.join(SCHEDULES)}")
+    return SCHEDULES[name](step, base_lr, schedule, steps_per_epoch, total, warmup)
+
+
+def _constant(step: int, base_lr: float, schedule: Any, steps_per_epoch: int, total: int, warmup: int) -> float:
+    return base_lr
+
+
+def _step(step: int, base_lr: float, schedule: Any, steps_per_epoch: int, total: int, warmup: int) -> float:
+    epoch = step // max(1, steps_per_epoch)
+    return base_lr * schedule.gamma ** (epoch // max(1, schedule.step_size))
+
+
+def _cosine(step: int, base_lr: float, schedule: Any, steps_per_epoch: int, total: int, warmup: int) -> float:
+    t = (step - warmup) / max(1, total - warmup)
+    return base_lr * 0.5 * (1.0 + math.cos(math.pi * min(1.0, t)))
+
+
+def _onecycle_lr(step: int, base_lr: float, schedule: Any, steps_per_epoch: int, total: int, warmup: int) -> float:
+    # torch.optim.lr_scheduler.OneCycleLR's defaults, computed as it computes them (_onecycle).
+    return base_lr * _onecycle(step, total)[0]
+
+
+# The schedule registry: schedule.name -> lr(step, base_lr, [schedule], steps/epoch, total steps, warm-up steps).
+SCHEDULES: dict[str, Callable[..., float]] = {"none": _constant, "step": _step, "cosine": _cosine,
+                                              "onecycle": _onecycle_lr}
 
 
 def _cos(start: float, end: float, pct: float) -> float:

@@ -11,24 +11,32 @@ Under torchrun only rank 0 writes the store, logs and checkpoints.
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn, update_bn
 
+from kagglebench.config import Recipe, higher_is_better
 from kagglebench.errors import UserError
+from kagglebench.runs import Run
 from kagglebench.train import build, checkpoints, loop
+from kagglebench.train import distributed as dist
+
+if TYPE_CHECKING:
+    from kagglebench.data.pipeline import BatchPipeline
+    from kagglebench.store import Store
+    from kagglebench.telemetry import Sampler
+    from kagglebench.train.tracking import Trackers
+    from kagglebench.workspace import Workspace
 
 
 class RunLog:
@@ -101,17 +109,10 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def _write_json(path: Path, obj: Any) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        json.dump(obj, f, indent=2)
-    os.replace(tmp, path)
-
-
 # ------------------------------------------------------------------ assembling a run
 
-def _make_parts(ws: Any, recipe: Any, data: SimpleNamespace, device: torch.device, dist: Any,
-                info: Any, fresh: bool, log: RunLog) -> loop.Parts:
+def _make_parts(ws: Workspace, recipe: Recipe, data: build.TrainData, device: torch.device,
+                info: dist.DistInfo, fresh: bool, log: RunLog) -> loop.Parts:
     from kagglebench.models import build_model, init_from_data
     from kagglebench.train.optim import create_optimizer
 
@@ -142,7 +143,7 @@ def _make_parts(ws: Any, recipe: Any, data: SimpleNamespace, device: torch.devic
     return parts
 
 
-def _make_pipeline(recipe: Any, data: SimpleNamespace, info: Any) -> Any:
+def _make_pipeline(recipe: Recipe, data: build.TrainData, info: dist.DistInfo) -> BatchPipeline:
     from kagglebench.data.pipeline import BatchPipeline
     from kagglebench.train.augment import create_augment
     from kagglebench.train.augmix import with_augmix
@@ -159,7 +160,7 @@ def _make_pipeline(recipe: Any, data: SimpleNamespace, info: Any) -> Any:
     return pipe
 
 
-def _state_dict(parts: loop.Parts, state: loop.TrainState, recipe: Any, classes: list[str],
+def _state_dict(parts: loop.Parts, state: loop.TrainState, recipe: Recipe, classes: list[str],
                 metrics: dict[str, Any], swa_final: bool = False) -> dict[str, Any]:
     from kagglebench.config import recipe_to_dict
     return {"format": checkpoints.FORMAT_VERSION, "config": recipe_to_dict(recipe), "classes": classes,
@@ -189,17 +190,42 @@ def _load_state(parts: loop.Parts, ckpt: dict[str, Any]) -> loop.TrainState:
 
 # ------------------------------------------------------------------ the run
 
-def train_run(ws: Any, recipe: Any = None, *, name: str | None = None, run_id: str | None = None,
-              sweep_id: str | None = None, json_mode: bool = False,
-              stop_after_steps: int | None = None) -> dict[str, Any]:
+@dataclass
+class Training:
+    """A run in progress: what the epoch loop reads and updates (main rank: store, keeper, trackers)."""
+    ws: Workspace
+    store: Store | None
+    recipe: Recipe
+    data: build.TrainData
+    run_id: str
+    parts: loop.Parts
+    pipe: BatchPipeline
+    schedule: loop.Schedule
+    state: loop.TrainState
+    keeper: checkpoints.CheckpointKeeper | None
+    log: RunLog
+    info: dist.DistInfo
+    rng: dict[str, Any] | None               # the checkpoint's generators, restored at the resume point
+    stop_after: int | None
+    stop: StopFlag
+    trackers: Trackers | None = None
+    sampler: Sampler | None = None
+
+    @property
+    def higher(self) -> bool:
+        return higher_is_better(self.recipe.train.early_stopping_metric)
+
+
+def train_run(ws: Workspace, recipe: Recipe | None = None, *, name: str | None = None, run_id: str | None = None,
+              sweep_id: str | None = None, stop_after_steps: int | None = None) -> dict[str, Any]:
     """Train `recipe` as a new run, or resume `run_id`; returns {"id", "status", "best_val_acc",
     "epochs", "message"}. `stop_after_steps` stops (as SIGTERM would) once that many steps are done."""
-    from kagglebench.train import distributed as dist
-
     main = dist.env_info().is_main
     store = ws.store() if main else None
     ckpt = None
     try:
+        if store is not None:
+            store.reap_dead_runs()            # write down the runs whose process died (reads only show it)
         if run_id is not None:
             recipe, ckpt = _prepare_resume(ws, store, run_id)
         else:
@@ -213,17 +239,15 @@ def train_run(ws: Any, recipe: Any = None, *, name: str | None = None, run_id: s
                                 "model.init_from=RUN_ID (or a .pt file) to start from its weights, or "
                                 "model.requires_init_from=false to train from scratch on purpose")
         info = dist.setup(recipe.train.device)
-        device = torch.device(info.device) if info.distributed else build.pick_device(recipe.train.device)
+        device = torch.device(info.device) if info.distributed else build.device_of(recipe)
         build.seed_everything(recipe.train.seed + info.rank, recipe.train.deterministic)
         data = build.load_data(ws, recipe, device)
         recipe = build.resolved_recipe(recipe, data)
         if run_id is None:
-            run_id = _create_run(ws, store, recipe, data, name, sweep_id, dist, info)
-        run_dir = Path(ws.runs_dir) / run_id
-        log = RunLog(run_dir / "train.log", main)
+            run_id = _create_run(ws, store, recipe, data, name, sweep_id, info)
+        log = RunLog(Path(ws.runs_dir) / run_id / "train.log", main)
         try:
-            return _train(ws, store, recipe, data, device, run_id, run_dir, ckpt, dist, info, log,
-                          stop_after_steps)
+            return _train(_assemble(ws, store, recipe, data, device, run_id, ckpt, info, log, stop_after_steps))
         finally:
             log.close()
             dist.cleanup()
@@ -232,12 +256,10 @@ def train_run(ws: Any, recipe: Any = None, *, name: str | None = None, run_id: s
             store.close()
 
 
-def _prepare_resume(ws: Any, store: Any, run_id: str) -> tuple[Any, dict[str, Any]]:
+def _prepare_resume(ws: Workspace, store: Store | None, run_id: str) -> tuple[Recipe, dict[str, Any]]:
     from kagglebench.config import recipe_from_dict
 
     if store is not None:
-        run = store.require_run(run_id)
-        store.reap_dead_runs()
         run = store.require_run(run_id)
         if run["status"] == "running":
             raise UserError(run_id, f"is still running (pid {run['pid']} on {run['host']}); stop it first")
@@ -249,8 +271,9 @@ def _prepare_resume(ws: Any, store: Any, run_id: str) -> tuple[Any, dict[str, An
     return recipe_from_dict(ckpt["config"]), ckpt
 
 
-def _create_run(ws: Any, store: Any, recipe: Any, data: SimpleNamespace, name: str | None,
-                sweep_id: str | None, dist: Any, info: Any) -> str:
+def _create_run(ws: Workspace, store: Store | None, recipe: Recipe, data: build.TrainData, name: str | None,
+                sweep_id: str | None, info: dist.DistInfo) -> str:
+    """Record the new run (store row and the Run file, once) on the main rank; every rank gets its id."""
     from kagglebench.config import recipe_to_dict
 
     run_id = None
@@ -258,23 +281,21 @@ def _create_run(ws: Any, store: Any, recipe: Any, data: SimpleNamespace, name: s
         run_id = store.new_run_id(recipe.name)
         run_dir = Path(ws.runs_dir) / run_id
         run_dir.mkdir(parents=True, exist_ok=True)
-        cfg = recipe_to_dict(recipe)
-        _write_json(run_dir / "config.json", {
-            "run_id": run_id, "recipe": cfg, "classes": data.classes, "split": data.split,
-            "normalization": {"mean": data.mean, "std": data.std, "input_size": data.size},
-            "data": data.source, "world_size": info.world_size})
-        store.create_run(run_id, name=name or recipe.name, recipe=recipe.name, config=cfg,
+        Run.write(run_dir, run_id, recipe, data.classes, data.split, data=data.source, world_size=info.world_size)
+        store.create_run(run_id, name=name or recipe.name, recipe=recipe.name, config=recipe_to_dict(recipe),
                          run_dir=os.path.relpath(run_dir, ws.root), total_epochs=recipe.train.epochs,
                          sweep_id=sweep_id, git_commit=_git_commit(), versions=_versions(),
                          pid=os.getpid())
     return dist.broadcast_object(run_id, info)
 
 
-def _train(ws: Any, store: Any, recipe: Any, data: SimpleNamespace, device: torch.device, run_id: str,
-           run_dir: Path, ckpt: dict[str, Any] | None, dist: Any, info: Any, log: RunLog,
-           stop_after_steps: int | None) -> dict[str, Any]:
+def _assemble(ws: Workspace, store: Store | None, recipe: Recipe, data: build.TrainData, device: torch.device,
+              run_id: str, ckpt: dict[str, Any] | None, info: dist.DistInfo, log: RunLog,
+              stop_after_steps: int | None) -> Training:
+    """Model, optimizer, pipeline, schedule and state of a new or resumed run."""
     t = recipe.train
-    parts = _make_parts(ws, recipe, data, device, dist, info, ckpt is None, log)
+    run_dir = Path(ws.runs_dir) / run_id
+    parts = _make_parts(ws, recipe, data, device, info, ckpt is None, log)
     pipe = _make_pipeline(recipe, data, info)
     steps_per_epoch = len(pipe)
     schedule = loop.Schedule(recipe, steps_per_epoch, steps_per_epoch * t.epochs)
@@ -284,9 +305,9 @@ def _train(ws: Any, store: Any, recipe: Any, data: SimpleNamespace, device: torc
                                            every=recipe.optim.lookahead_ema_every,
                                            decay=recipe.optim.lookahead_ema_decay)
     state = _load_state(parts, ckpt) if ckpt else loop.TrainState()
-    higher = "loss" not in t.early_stopping_metric
     keeper = checkpoints.CheckpointKeeper(ws.root, run_dir, run_id, keep_top_k=t.keep_top_k,
-                                          higher_is_better=higher, store=store) if store else None
+                                          higher_is_better=higher_is_better(t.early_stopping_metric),
+                                          store=store) if store else None
     if store is not None:
         if ckpt:
             store.drop_metrics_after(run_id, state.step)
@@ -296,14 +317,18 @@ def _train(ws: Any, store: Any, recipe: Any, data: SimpleNamespace, device: torc
         else:
             log(f"run {run_id}: {recipe.name}, {data.split['n_train']} train / {data.split['n_val']} val "
                 f"images, {len(data.classes)} classes, {t.epochs} epochs on {device}")
-    run = SimpleNamespace(ws=ws, store=store, recipe=recipe, data=data, run_id=run_id, parts=parts, pipe=pipe,
-                          schedule=schedule, state=state, keeper=keeper, log=log, info=info,
-                          rng=ckpt["rng"] if ckpt else None, stop=StopFlag(), trackers=None, sampler=None, dist=dist,
-                          stop_after=stop_after_steps, higher=higher)
+    return Training(ws=ws, store=store, recipe=recipe, data=data, run_id=run_id, parts=parts, pipe=pipe,
+                    schedule=schedule, state=state, keeper=keeper, log=log, info=info,
+                    rng=ckpt["rng"] if ckpt else None, stop_after=stop_after_steps, stop=StopFlag())
+
+
+def _train(run: Training) -> dict[str, Any]:
+    """The epochs, and one final status in the store whatever happens."""
+    store, state, log, run_id = run.store, run.state, run.log, run.run_id
     run.stop.install()
     status, message = "failed", None
     try:
-        _start_side_channels(run, device)
+        _start_side_channels(run)
         status, message = _epochs(run)
     except loop.Diverged as e:
         status, message = "diverged", str(e)
@@ -334,7 +359,7 @@ def _is_oom(e: BaseException) -> bool:
     return isinstance(e, torch.cuda.OutOfMemoryError) or "out of memory" in str(e).lower()
 
 
-def _out_of_memory(run: SimpleNamespace) -> UserError:
+def _out_of_memory(run: Training) -> UserError:
     """Out of GPU memory mid-run: free what we can, ask the batch-size finder what fits, say so."""
     import dataclasses
 
@@ -361,26 +386,27 @@ def _out_of_memory(run: SimpleNamespace) -> UserError:
     return UserError(f"train.batch_size={t.batch_size}", f"{head}; {hint}")
 
 
-def _start_side_channels(run: SimpleNamespace, device: torch.device) -> None:
+def _start_side_channels(run: Training) -> None:
     if run.store is None:
         return
     from kagglebench.telemetry import Sampler, visible_gpu_indices
     from kagglebench.train.tracking import Trackers
 
     # Only rank 0 samples, so in a multi-process run it records every local GPU.
+    device = run.parts.device
     gpus = visible_gpu_indices("cuda" if run.info.world_size > 1 else str(device)) if device.type == "cuda" else []
     run.sampler = Sampler(run.ws.db_path, run.run_id, gpu_indices=gpus).start()
     run.trackers = Trackers(run.recipe, Path(run.ws.runs_dir) / run.run_id, run.run_id)
 
 
-def _stop_side_channels(run: SimpleNamespace) -> None:
+def _stop_side_channels(run: Training) -> None:
     if run.sampler is not None:
         run.sampler.stop()
     if run.trackers is not None:
         run.trackers.close()
 
 
-def _record(run: SimpleNamespace, row: dict[str, Any]) -> None:
+def _record(run: Training, row: dict[str, Any]) -> None:
     """A metric row to the store and the trackers (main rank only)."""
     if run.store is None:
         return
@@ -390,16 +416,16 @@ def _record(run: SimpleNamespace, row: dict[str, Any]) -> None:
                          row["step"])
 
 
-def _mean_over_ranks(run: SimpleNamespace, row: dict[str, Any]) -> dict[str, Any]:
+def _mean_over_ranks(run: Training, row: dict[str, Any]) -> dict[str, Any]:
     """Under DDP each rank saw its own shard: average the train figures, add up images/s."""
     if not run.info.distributed:
         return row
-    loss, acc = run.dist.all_reduce_mean([row["train_loss"], row["train_acc"]], run.info)
+    loss, acc = dist.all_reduce_mean([row["train_loss"], row["train_acc"]], run.info)
     return {**row, "train_loss": loss, "train_acc": acc,
-            "images_per_s": run.dist.all_reduce_sum(row["images_per_s"], run.info)}
+            "images_per_s": dist.all_reduce_sum(row["images_per_s"], run.info)}
 
 
-def _checkpoint(run: SimpleNamespace, metrics: dict[str, Any], *, epoch_end: bool,
+def _checkpoint(run: Training, metrics: dict[str, Any], *, epoch_end: bool,
                 swa_final: bool = False) -> None:
     if run.keeper is None:
         return
@@ -408,13 +434,13 @@ def _checkpoint(run: SimpleNamespace, metrics: dict[str, Any], *, epoch_end: boo
     run.keeper.save(st, val_acc=metrics.get("val_acc"), metric=metric, epoch_end=epoch_end)
 
 
-def _should_stop(run: SimpleNamespace) -> bool:
+def _should_stop(run: Training) -> bool:
     """After each step: a signal or the step limit stops the run; checkpoint_every_steps saves."""
     st, every = run.state, run.recipe.train.checkpoint_every_steps
     if run.stop_after is not None and st.step >= run.stop_after and run.stop.reason is None:
         run.stop.reason = f"stopped after step {st.step} as asked"
     # Every rank must stop at the same step, or the others would wait forever in all-reduce.
-    if run.dist.any_rank(run.stop.reason is not None, run.info):
+    if dist.any_rank(run.stop.reason is not None, run.info):
         run.stop.reason = run.stop.reason or "stopped on another rank's signal"
         return True
     if every and st.step % every == 0 and st.batch < run.schedule.steps_per_epoch:
@@ -422,7 +448,7 @@ def _should_stop(run: SimpleNamespace) -> bool:
     return False
 
 
-def _validate(run: SimpleNamespace, model: torch.nn.Module) -> dict[str, float]:
+def _validate(run: Training, model: torch.nn.Module) -> dict[str, float]:
     d, t = run.data, run.recipe.train
     if d.val_x is None or len(d.val_y) == 0:
         return {}
@@ -431,7 +457,7 @@ def _validate(run: SimpleNamespace, model: torch.nn.Module) -> dict[str, float]:
                          channels_last=t.channels_last)
 
 
-def _end_epoch(run: SimpleNamespace, train_out: dict[str, Any]) -> bool:
+def _end_epoch(run: Training, train_out: dict[str, Any]) -> bool:
     """Validate, record, checkpoint; returns True when early stopping says to stop."""
     st, t, parts = run.state, run.recipe.train, run.parts
     st.epoch += 1
@@ -463,7 +489,7 @@ def _end_epoch(run: SimpleNamespace, train_out: dict[str, Any]) -> bool:
     return bool(patience and monitored is not None and st.bad_epochs >= patience)
 
 
-def _finish_swa(run: SimpleNamespace) -> None:
+def _finish_swa(run: Training) -> None:
     """Recompute BatchNorm statistics for the averaged weights, then validate and save them."""
     parts, st = run.parts, run.state
     if parts.swa is None or st.epoch <= loop.swa_start_epoch(run.recipe):
@@ -477,7 +503,7 @@ def _finish_swa(run: SimpleNamespace) -> None:
     _checkpoint(run, {**val, "swa": True}, epoch_end=True, swa_final=True)
 
 
-def _epochs(run: SimpleNamespace) -> tuple[str, str | None]:
+def _epochs(run: Training) -> tuple[str, str | None]:
     st, t, parts = run.state, run.recipe.train, run.parts
     total = run.schedule.total_steps
     progress = loop.Progress(total, st.step, run.run_id, run.log) if run.info.is_main else None

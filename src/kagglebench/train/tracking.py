@@ -12,12 +12,15 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kagglebench.errors import UserError
 
+if TYPE_CHECKING:
+    from kagglebench.config import Recipe, TrackingConfig
 
-def _config_dict(recipe: Any) -> dict:
+
+def _config_dict(recipe: Recipe) -> dict:
     try:
         from kagglebench.config import recipe_to_dict
 
@@ -40,7 +43,7 @@ def _scalar(v: Any) -> float | None:
 class Trackers:
     """The trackers a recipe asks for. `log(metrics, step)` sends numbers only; `close()` flushes."""
 
-    def __init__(self, recipe: Any, run_dir: str | os.PathLike, run_id: str) -> None:
+    def __init__(self, recipe: Recipe, run_dir: str | os.PathLike, run_id: str) -> None:
         self.run_dir = Path(run_dir)
         self.run_id = run_id
         tracking = getattr(recipe, "tracking", None)
@@ -73,7 +76,7 @@ class Trackers:
         self.tensorboard_dir.mkdir(parents=True, exist_ok=True)
         return SummaryWriter(log_dir=str(self.tensorboard_dir))
 
-    def _open_wandb(self, recipe: Any, tracking: Any):
+    def _open_wandb(self, recipe: Recipe, tracking: TrackingConfig):
         try:
             import wandb
         except ImportError:
