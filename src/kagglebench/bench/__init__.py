@@ -56,7 +56,7 @@ SIZES = {
     "tiny": Size(64, 4, {"simplecnn-3block": 1, "resnet18": 1}, 10, 2_000, 1, False, 1, None, 1, 256,
                  tta={"classes": 4, "train": 64, "test": 32, "seed": ["epochs=2"],
                       "candidates": {"demo-cnn": ["epochs=2", "batch_size=16"],
-                                     "fast": ["epochs=2", "batch_size=16"]}}),
+                                     "fast": ["epochs=1", "batch_size=16"]}}),
 }
 
 # kagglebench's training configuration on the CPU, chosen by profiling (BENCHMARKS.md): on this
