@@ -17,7 +17,10 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/kagglebench demo demo-workspace
 
+# The corruption fidelity tests run the original CIFAR-C generator, which calls ImageMagick
+# through Wand: install ImageMagick's library when Wand cannot load it (Debian names).
 test: $(STAMP)
+	$(BIN)/python -c "import wand.image" 2>/dev/null || (apt-get update && apt-get install -y libmagickwand-dev)
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q
 
 # A real window under Xvfb; Qt's xcb plugin needs the libxcb packages (Debian names).

@@ -106,6 +106,7 @@ class OptimConfig:
     lookahead_ema: bool = False       # airbench: every k steps, EMA the weights and reset the live ones to it
     lookahead_ema_every: int = key(5, ge=1)             # k: steps between those updates
     lookahead_ema_decay: float = key(0.95, gt=0, le=1)  # per-step decay; an update uses decay**k * (step/total)**3
+    norm_bias_lr_scale: float = key(1.0, gt=0, lt=_INF)  # BatchNorm biases: lr x this, decay / this (airbench: 64)
 
 
 @dataclass

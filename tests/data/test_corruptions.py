@@ -23,6 +23,7 @@ PARTIAL_ORDER = {
     "spatter": [(1, 2), (2, 3), (4, 5)],         # 1-3 water drops, 4-5 mud
     "glass_blur": [(2, 4), (3, 5)],              # a second shuffling pass at the same blur
     "motion_blur": [(1, 2), (2, 3), (4, 5)],     # 3 and 4 differ only in taps of weight ~e-21
+    "frost": [(1, 2), (2, 3), (4, 5)],           # 3 and 4 share the ice weight 0.4; 4 only dims more
     "elastic_transform": [],                     # checked by test_elastic_bends_more_with_severity
 }
 
@@ -77,12 +78,13 @@ def test_the_nineteen_names_in_cifar_c_order():
 
 @pytest.mark.parametrize("name", CORRUPTIONS)
 def test_deterministic_shape_kept_and_seeded(name, clean):
-    a = corrupt(clean, name, 3, seed=7)
-    assert a.shape == clean.shape and a.dtype == np.uint8
-    assert np.array_equal(a, corrupt(clean, name, 3, seed=7))
-    assert not np.array_equal(a, clean)
-    other = corrupt(clean, name, 3, seed=8)
-    assert np.array_equal(a, other) == (name not in RANDOM)
+    for severity in range(1, 6):
+        a = corrupt(clean, name, severity, seed=7)
+        assert a.shape == clean.shape and a.dtype == np.uint8
+        assert np.array_equal(a, corrupt(clean, name, severity, seed=7)), severity
+        assert not np.array_equal(a, clean)
+        other = corrupt(clean, name, severity, seed=8)
+        assert np.array_equal(a, other) == (name not in RANDOM), severity
 
 
 @pytest.mark.parametrize("name", CORRUPTIONS)
@@ -134,7 +136,7 @@ def test_pixelate_and_jpeg_match_pillow(clean):
     out = corrupt(clean, "pixelate", 5, 0)
     for img, got in zip(clean, out):
         small = Image.fromarray(img).resize((20, 20), Image.BOX).resize((32, 32), Image.BOX)
-        assert np.abs(np.asarray(small).astype(int) - got).max() <= 2
+        assert np.array_equal(np.asarray(small), got)
     out = corrupt(clean, "jpeg_compression", 2, 0)
     buf = io.BytesIO()
     Image.fromarray(clean[0]).save(buf, format="JPEG", quality=65)
@@ -211,17 +213,22 @@ def test_large_image_zoom_path_matches_the_small_image_one(clean, monkeypatch):
     assert np.abs(corrupt(clean[:3], "zoom_blur", 5, 0) - fast).max() <= 1
 
 
-def test_frost_cell_walls_use_the_two_nearest_points():
-    from kagglebench.data.corruptions.weather import _two_nearest
+def test_frost_crops_the_original_photographs():
+    # On black images frost leaves floor(0.2 * crop): each must be a 32x32 window of one of
+    # the five shipped photographs (the original's, shrunk as it shrinks them).
+    from kagglebench.data.corruptions.weather import _frost_photographs
 
-    pts = torch.rand(2, 7, 2, generator=torch.Generator().manual_seed(0)) * 12
-    d1, d2 = _two_nearest(pts, 12)
-    ys, xs = torch.meshgrid(torch.arange(12.0), torch.arange(12.0), indexing="ij")
-    grid = torch.stack([xs.reshape(-1), ys.reshape(-1)], 1).double()
-    ref = torch.cdist(grid.expand(2, -1, -1), pts.double(), compute_mode="donot_use_mm_for_euclid_dist")
-    ref = ref.topk(2, dim=2, largest=False).values.reshape(2, 12, 12, 2)
-    assert torch.allclose(d1.double(), ref[..., 0], atol=1e-4)
-    assert torch.allclose(d2.double(), ref[..., 1], atol=1e-4)
+    photos = [p.permute(1, 2, 0).numpy().astype(np.float64) for p in _frost_photographs()]
+    assert [p.shape[:2] for p in photos] == [(120, 180), (63, 112), (63, 112), (70, 105), (99, 132)]
+    out = corrupt(np.zeros((6, 32, 32, 3), np.uint8), "frost", 1, seed=3).astype(np.float64)
+    for img in out:
+        hits = []
+        for p in photos:
+            ice = np.floor(0.2 * p + 2e-4)
+            corner = (ice[:-32, :-32] == img[0, 0]).all(-1)     # windows whose top-left pixel fits
+            hits += [(t, left) for t, left in np.argwhere(corner)
+                     if np.array_equal(ice[t:t + 32, left:left + 32], img)]
+        assert hits, "a frost crop that is no window of the photographs"
 
 
 def test_small_cpu_calls_keep_the_callers_thread_count(clean):

@@ -133,16 +133,23 @@ def init_from(ws: Workspace, spec: str, model: nn.Module) -> str:
 
 
 def param_groups(model: nn.Module, recipe: Recipe) -> list[dict[str, Any]]:
-    """One group, or backbone and head apart when the backbone trains slower or starts frozen."""
+    """One group, or backbone and head apart when the backbone trains slower or starts frozen;
+    BatchNorm biases apart when optim.norm_bias_lr_scale is set (airbench's bias_scaler)."""
     m = recipe.model
     if m.backbone_lr_scale == 1.0 and m.freeze_backbone_epochs == 0:
-        return [{"params": [p for p in model.parameters()], "lr_scale": 1.0}]
-    from kagglebench.models import head_parameters
+        groups = [{"params": [p for p in model.parameters()], "lr_scale": 1.0}]
+    else:
+        from kagglebench.models import head_parameters
 
-    head = list(head_parameters(model))
-    ids = {id(p) for p in head}
-    backbone = [p for p in model.parameters() if id(p) not in ids]
-    return [{"params": backbone, "lr_scale": m.backbone_lr_scale}, {"params": head, "lr_scale": 1.0}]
+        head = list(head_parameters(model))
+        ids = {id(p) for p in head}
+        backbone = [p for p in model.parameters() if id(p) not in ids]
+        groups = [{"params": backbone, "lr_scale": m.backbone_lr_scale}, {"params": head, "lr_scale": 1.0}]
+    if recipe.optim.norm_bias_lr_scale != 1.0:
+        from kagglebench.train.optim import split_norm_biases
+
+        groups = split_norm_biases(groups, model, recipe.optim.norm_bias_lr_scale, recipe.optim.weight_decay)
+    return groups
 
 
 def set_backbone_trainable(model: nn.Module, recipe: Recipe, trainable: bool) -> None:

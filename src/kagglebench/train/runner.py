@@ -510,6 +510,8 @@ def _epochs(run: Training) -> tuple[str, str | None]:
             if run.stop.reason is not None:
                 break
             build.set_backbone_trainable(parts.raw, run.recipe, st.epoch >= run.recipe.model.freeze_backbone_epochs)
+            if hasattr(parts.raw, "start_epoch"):
+                parts.raw.start_epoch(st.epoch)   # per-epoch model switches (the fast net's whitening bias)
             run.pipe.set_epoch(st.epoch)
             if run.rng is not None and st.batch == 0:
                 checkpoints.set_rng_state(run.rng)

@@ -1,9 +1,10 @@
 """CIFAR-C corruptions: the local stand-in for a competition's hidden out-of-distribution test.
 
 Reproduces the 19 corruptions x 5 severities of CIFAR-10-C / CIFAR-100-C (Hendrycks &
-Dietterich 2019) with the CIFAR generator's parameters, in numpy, scipy, torch and Pillow
-(no ImageMagick). Seeded and deterministic; whole batches at once; any image size
-(pixel-sized parameters are given for 32x32 and scale with the image).
+Dietterich 2019): the CIFAR generator make_cifar_c.py, call by call (ImageMagick's motion
+blur, OpenCV's Canny, the original frost photographs included), in torch and Pillow. Seeded
+and deterministic; whole batches at once; any image size (pixel-sized parameters are given
+for 32x32 and scale with the image). docs/CORRUPTIONS.md has the fidelity figures.
 
     corrupt(images_u8_nhwc, "fog", 3, seed=0)          # numpy in, numpy out, on the CPU
     corrupt_torch(images_u8_nhwc_tensor, "fog", 3, 0)  # tensor in, tensor out, on its device
@@ -18,7 +19,7 @@ import numpy as np
 import torch
 
 from . import digital, noise_blur, weather  # noqa: F401  (each registers its corruptions)
-from ._base import CORRUPTIONS, Rand, get_corruption
+from ._base import CORRUPTIONS, EPS_8BIT, Rand, get_corruption
 
 __all__ = ["CORRUPTIONS", "SEVERITIES", "check_args", "corrupt", "corrupt_torch"]
 
@@ -72,11 +73,17 @@ def corrupt_torch(images: torch.Tensor, name: str, severity: int, seed: int) -> 
     _check_images(tuple(images.shape), images.dtype)
     if images.shape[0] == 0:
         return images.clone()
+    if images.device.type == "mps":
+        # Several steps reproduce the original's float64 arithmetic, which MPS lacks.
+        return corrupt_torch(images.cpu(), name, severity, seed).to(images.device)
     rand = Rand(seed, name, images.device, min(images.shape[1], images.shape[2]))
     with torch.no_grad(), _one_cpu_thread(images):
         x = images.permute(0, 3, 1, 2).float().div_(255.0)
         y = get_corruption(name)(x, int(severity), rand)
-        y = (y.clamp_(0.0, 1.0) * 255.0).round_().to(torch.uint8)
+        # np.uint8(...) of the original: truncation, not rounding.
+        # (Float64 results are as exact as the original's and are truncated as they are.)
+        eps = 0.0 if y.dtype == torch.float64 else EPS_8BIT
+        y = (y.clamp(0.0, 1.0) * 255.0 + eps).floor_().to(torch.uint8)
     return y.permute(0, 2, 3, 1).contiguous()
 
 

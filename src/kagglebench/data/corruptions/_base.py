@@ -25,6 +25,11 @@ CORRUPTIONS: list[str] = [
 
 _REGISTRY: dict[str, CorruptionFn] = {}
 
+# The original stores every result with np.uint8(...), which truncates. Float32 arithmetic can
+# land a hair below an integer that the original's float64 reaches exactly, so the truncation
+# here allows for this much (in 0-255 units).
+EPS_8BIT = 2e-4
+
 
 def register_corruption(name: str) -> Callable[[CorruptionFn], CorruptionFn]:
     """Decorator: file a corruption function under one of the CORRUPTIONS names."""

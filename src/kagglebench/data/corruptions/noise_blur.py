@@ -12,8 +12,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ._base import Rand, register_corruption
-from .filters import filter2d, gaussian_filter, motion_blur, zoom_matrix
+from ._base import EPS_8BIT, Rand, register_corruption
+from .filters import filter2d, gaussian_filter, imagemagick_8bit, motion_blur, zoom_matrix
 
 
 @register_corruption("gaussian_noise")
@@ -69,30 +69,30 @@ def defocus_blur(x: torch.Tensor, severity: int, rand: Rand) -> torch.Tensor:
     return filter2d(x, k, mode="reflect101")
 
 
-def _glass_permutation(h: int, w: int, n: int, delta: int, iters: int, rand: Rand) -> np.ndarray:
-    """Where each pixel comes from after the original's sequential local swaps, per image.
+def _glass_sources(h: int, w: int, n: int, delta: int, iters: int, rand: Rand) -> np.ndarray:
+    """Where each pixel comes from after the original's local "swaps", per image (N, H*W).
 
-    The original walks (row, col) from the bottom-right corner and swaps each pixel with
-    a neighbour offset by randint(-delta, delta) in both axes. The walk order is the same
-    for every image, so one Python loop over positions swaps all N images at once.
+    The original walks (row, col) from the bottom-right corner and runs
+    `x[h, w], x[h_prime, w_prime] = x[h_prime, w_prime], x[h, w]` with offsets drawn by
+    randint(-delta, delta) (so -delta .. delta - 1). On numpy arrays both right-hand items are
+    views: x[h, w] first receives x[h_prime, w_prime], then x[h_prime, w_prime] receives the
+    view of x[h, w], which already holds its own value. So the "swap" is a copy
+    x[h, w] = x[h_prime, w_prime] and the neighbour keeps its value. The walk order is the same
+    for every image, so one Python loop over positions copies for all N images at once.
     """
     rows = range(h - delta, delta, -1)
     cols = range(w - delta, delta, -1)
     steps = len(rows) * len(cols)
-    perm = np.tile(np.arange(h * w, dtype=np.int64)[:, None], (1, n))   # (HW, N)
+    src = np.tile(np.arange(h * w, dtype=np.int64)[:, None], (1, n))   # (HW, N)
     ar = np.arange(n)
     for _ in range(iters):
-        d = rand.randint(-delta, delta, (steps, 2, n)).numpy()
+        d = rand.randint(-delta, delta, (steps, 2, n)).numpy()   # (dx, dy) as the original draws them
         s = 0
         for r in rows:
             for q in cols:
-                a = r * w + q
-                b = (r + d[s, 1]) * w + (q + d[s, 0])
-                tmp = perm[a].copy()
-                perm[a] = perm[b, ar]
-                perm[b, ar] = tmp
+                src[r * w + q] = src[(r + d[s, 1]) * w + (q + d[s, 0]), ar]
                 s += 1
-    return perm.T   # (N, HW)
+    return src.T
 
 
 @register_corruption("glass_blur")
@@ -102,19 +102,19 @@ def glass_blur(x: torch.Tensor, severity: int, rand: Rand) -> torch.Tensor:
     delta = max(1, round(delta * rand.scale))
     n, c, h, w = x.shape
     # The original stores the first blur as uint8 (truncating) before shuffling.
-    x = torch.floor(gaussian_filter(x, sigma).clamp(0, 1) * 255) / 255
-    perm = torch.as_tensor(_glass_permutation(h, w, n, delta, iters, rand), device=x.device)
-    x = torch.gather(x.reshape(n, c, h * w), 2, perm[:, None, :].expand(n, c, h * w))
+    x = torch.floor(gaussian_filter(x, sigma).clamp(0, 1) * 255 + EPS_8BIT) / 255
+    src = torch.as_tensor(_glass_sources(h, w, n, delta, iters, rand), device=x.device)
+    x = torch.gather(x.reshape(n, c, h * w), 2, src[:, None, :].expand(n, c, h * w))
     return gaussian_filter(x.reshape(n, c, h, w), sigma)
 
 
 @register_corruption("motion_blur")
 def motion_blur_(x: torch.Tensor, severity: int, rand: Rand) -> torch.Tensor:
-    # Approximation: ImageMagick's motion blur is reimplemented from its kernel definition
-    # (filters.motion_blur) instead of calling ImageMagick; the 8-bit PNG round trip is skipped.
+    # ImageMagick's MagickMotionBlurImage (filters.motion_blur) on the image, read back from
+    # ImageMagick's 8-bit PNG as the original does.
     radius, sigma = [(6, 1), (6, 1.5), (6, 2), (8, 2), (9, 2.5)][severity - 1]
     angles = rand.uniform_cpu((x.shape[0],), -45, 45)
-    return motion_blur(x, radius * rand.scale, sigma * rand.scale, angles)
+    return imagemagick_8bit(motion_blur(x, radius * rand.scale, sigma * rand.scale, angles))
 
 
 # Up to this many pixels per image (48x48), zoom blur's whole linear map fits in a ~20 MB matrix.

@@ -6,13 +6,17 @@ source; distances in pixels are for 32x32 images and scale with `rand.scale`.
 
 from __future__ import annotations
 
+import functools
+from pathlib import Path
+
 import numpy as np
 import torch
 import torch.nn.functional as F
-from scipy import ndimage
+from PIL import Image
 
+from . import opencv_ops as ops
 from ._base import Rand, register_corruption
-from .filters import box_blur3, filter2d, gaussian_filter, motion_blur, plasma_fractal, separable, zoom_matrix
+from .filters import gaussian_filter, imagemagick_8bit, motion_blur, plasma_fractal, separable, zoom_matrix
 
 
 def _grey(x: torch.Tensor) -> torch.Tensor:
@@ -33,8 +37,8 @@ def fog(x: torch.Tensor, severity: int, rand: Rand) -> torch.Tensor:
 
 @register_corruption("snow")
 def snow(x: torch.Tensor, severity: int, rand: Rand) -> torch.Tensor:
-    # Approximation: the flakes' streaks use filters.motion_blur, a reimplementation of the
-    # ImageMagick motion blur the original called, on the same zoomed, thresholded noise.
+    # The flakes' streaks: filters.motion_blur is ImageMagick's MagickMotionBlurImage (which the
+    # original calls through Wand) on the 8-bit PNG of the zoomed, thresholded noise.
     loc, scale, zoom, thresh, radius, sigma, blend = [
         (0.1, 0.2, 1, 0.6, 8, 3, 0.95), (0.1, 0.2, 1, 0.5, 10, 4, 0.9),
         (0.15, 0.3, 1.75, 0.55, 10, 4, 0.9), (0.25, 0.3, 2.25, 0.6, 12, 6, 0.85),
@@ -47,112 +51,58 @@ def snow(x: torch.Tensor, severity: int, rand: Rand) -> torch.Tensor:
     layer = torch.where(layer < thresh, torch.zeros_like(layer), layer)
     layer = torch.floor(layer.clamp(0, 1) * 255) / 255     # the original's 8-bit PNG
     angles = rand.uniform_cpu((n,), -135, -45)
-    layer = motion_blur(layer, radius * s, sigma * s, angles)
+    layer = imagemagick_8bit(motion_blur(layer, radius * s, sigma * s, angles))
     x = blend * x + (1 - blend) * torch.maximum(x, _grey(x) * 1.5 + 0.5)
     return x + layer + torch.flip(layer, dims=(2, 3))
 
 
-def _two_nearest(points: torch.Tensor, t: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Distances from every pixel of a t x t grid to its nearest and second-nearest point.
+_FROST_DIR = Path(__file__).with_name("frost")
 
-    `points` is (count, P, 2) in (x, y) pixels; returns two (count, t, t) tensors. A running
-    pair of minima over the P points keeps every step an elementwise op on (count, t, t)
-    instead of a top-2 over a (t*t, P) distance table (which dominated frost's cost).
+
+@functools.lru_cache(maxsize=1)
+def _frost_photographs() -> tuple[torch.Tensor, ...]:
+    """The original's five frost photographs, already shrunk as it shrinks them (uint8, 3 x h x w).
+
+    frost1.png .. frost5.jpg from hendrycks/robustness (Apache-2.0, see frost/NOTICE), made by
+    tools/make_frost_textures.py with the original's cv2.resize(fx=0.2, fy=0.2).
     """
-    c = torch.arange(t, dtype=torch.float32)
-    dx2 = (c[None, None, :] - points[:, :, 0:1]) ** 2     # (count, P, t)
-    dy2 = (c[None, None, :] - points[:, :, 1:2]) ** 2
-    m1 = torch.full((points.shape[0], t, t), float("inf"))
-    m2 = m1.clone()
-    for p in range(points.shape[1]):
-        d = dy2[:, p, :, None] + dx2[:, p, None, :]
-        torch.minimum(m2, torch.maximum(m1, d), out=m2)
-        torch.minimum(m1, d, out=m1)
-    return m1.sqrt_(), m2.sqrt_()
-
-
-def _frost_bank(rand: Rand, size: int, count: int = 5) -> torch.Tensor:
-    """`count` procedural ice textures (count, 3, 4*size, 4*size) in [0, 1], on the CPU.
-
-    Stand-in for the original's frost photographs (which this project cannot ship):
-    bright crystal walls from two scales of Voronoi cell borders, a few needle streaks
-    and a soft haze, tinted pale blue like the photographs.
-    """
-    t = 4 * size
-    s = rand.scale
-    # Draw texture by texture (the seeded stream's order), then build all textures at once.
-    draws = [([rand.uniform_cpu((points, 2), 0, t) for points in (48, 12)],
-              rand.uniform_cpu((1, 1, t, t)), rand.uniform_cpu((1,), 0, 360),
-              rand.uniform_cpu((1, 1, 6, 6))) for _ in range(count)]
-    tex = torch.zeros(count, 1, t, t)
-    for j, (width, weight) in enumerate(((1.0, 0.6), (2.5, 0.35))):
-        d1, d2 = _two_nearest(torch.stack([d[0][j] for d in draws]), t)
-        tex += weight * torch.exp(-(d2 - d1) / (width * s))[:, None]
-    dots = (torch.cat([d[1] for d in draws]) > 0.996).float() * 3.0
-    tex = tex + motion_blur(dots, 6 * s, 3 * s, torch.cat([d[2] for d in draws]))
-    haze = F.interpolate(torch.cat([d[3] for d in draws]), size=(t, t), mode="bilinear",
-                         align_corners=True)
-    tex = (0.25 + 0.3 * haze + tex).clamp(0, 1)
-    return tex * torch.tensor([0.85, 0.92, 1.0])[None, :, None, None]
+    out = []
+    for i in range(1, 6):
+        with Image.open(_FROST_DIR / f"frost{i}.png") as im:
+            out.append(torch.from_numpy(np.array(im.convert("RGB"))).permute(2, 0, 1).contiguous())
+    return tuple(out)
 
 
 @register_corruption("frost")
 def frost(x: torch.Tensor, severity: int, rand: Rand) -> torch.Tensor:
-    # Approximation: the frost photographs are replaced by seeded procedural textures
-    # (_frost_bank); crops and blend weights are the original's.
+    # The original: one of frost1..frost5 (randint(5)), a random crop, keep * x + ice * crop.
+    # Images larger than 32x32 crop from the photographs enlarged by size / 32.
     keep, ice = [(1, 0.2), (1, 0.3), (0.9, 0.4), (0.85, 0.4), (0.75, 0.45)][severity - 1]
     n, _, h, w = x.shape
-    bank = _frost_bank(rand, max(h, w))
-    t = bank.shape[-1]
-    pick = rand.randint(0, bank.shape[0], (n,))
-    top, left = rand.randint(0, t - h, (n,)), rand.randint(0, t - w, (n,))
-    rows = (top[:, None] + torch.arange(h)[None])[:, None, :, None]
-    cols = (left[:, None] + torch.arange(w)[None])[:, None, None, :]
-    crops = bank[pick[:, None, None, None], torch.arange(3)[None, :, None, None], rows, cols]
+    photos = [p.float() / 255 for p in _frost_photographs()]
+    if rand.scale != 1.0:
+        photos = [F.interpolate(p[None], scale_factor=rand.scale, mode="bilinear")[0] for p in photos]
+    crops = torch.empty(n, 3, h, w)
+    pick = rand.randint(0, len(photos), (n,))
+    for i in range(n):
+        photo = photos[int(pick[i])]
+        top = int(rand.randint(0, photo.shape[1] - h, (1,)))
+        left = int(rand.randint(0, photo.shape[2] - w, (1,)))
+        crops[i] = photo[:, top:top + h, left:left + w]
     return keep * x + ice * crops.to(x.device)
 
 
-def _equalize_hist(v: torch.Tensor) -> torch.Tensor:
-    """cv2.equalizeHist per image on integer values 0..255, (N, 1, H, W)."""
-    n = v.shape[0]
-    flat = v.reshape(n, -1).long()
-    ones = torch.ones_like(flat, dtype=torch.float32)
-    hist = torch.zeros(n, 256, device=v.device).scatter_add_(1, flat, ones)
-    cdf = hist.cumsum(1)
-    first = hist.gather(1, (hist > 0).float().argmax(1, keepdim=True))
-    total = float(flat.shape[1])
-    lut = torch.round((cdf - first) * 255.0 / (total - first).clamp_min(1)).clamp(0, 255)
-    out = torch.where(first >= total, flat.float(), lut.gather(1, flat))
-    return out.reshape(v.shape)
-
-
-def _water_shading(liquid: torch.Tensor, scale: float) -> torch.Tensor:
-    """The original's drop shading: distance to the drop borders, equalised and embossed.
-
-    OpenCV's Canny edges become the drop outlines (mask minus its erosion) and its
-    distanceTransform becomes scipy's exact one; the rest follows the original's steps.
-    """
-    mask = (liquid > 0).float()
-    eroded = -F.max_pool2d(-mask, 3, stride=1, padding=1)
-    edges = (mask - eroded) > 0
-    cap = 20.0 * scale
-    e = edges.squeeze(1).cpu().numpy()
-    if e.any():
-        # A huge step between images keeps each image's distances inside the image.
-        dist = ndimage.distance_transform_edt(~e, sampling=(1e6, 1.0, 1.0))
-    else:
-        dist = np.full(e.shape, cap)
-    dist = torch.as_tensor(np.minimum(dist, cap), dtype=torch.float32, device=liquid.device)[:, None]
-    dist = _equalize_hist(torch.floor(box_blur3(dist)))
-    emboss = torch.tensor([[-2.0, -1, 0], [-1, 1, 1], [0, 1, 2]])
-    dist = torch.round(filter2d(dist, emboss)).clamp(0, 255)
-    return box_blur3(dist)
+def _water_shading(liquid_u8: torch.Tensor) -> torch.Tensor:
+    """The original's drop shading, OpenCV step by OpenCV step (see opencv_ops): distance to the
+    Canny edges of the drops, capped at 20, blurred, equalised, embossed and blurred again."""
+    dist = ops.chamfer_distance(ops.canny(liquid_u8), 20.0)
+    dist = ops.equalize_hist(torch.floor(ops.blur3_float(dist)))
+    emboss = torch.tensor([[-2, -1, 0], [-1, 1, 1], [0, 1, 2]])
+    return ops.blur3_u8(ops.filter2d_u8(dist, emboss))
 
 
 @register_corruption("spatter")
 def spatter(x: torch.Tensor, severity: int, rand: Rand) -> torch.Tensor:
-    # Approximation (water drops, severities 1-3): OpenCV's Canny and distanceTransform are
-    # replaced by the drops' outlines and scipy's exact distance (see _water_shading).
     loc, scale, sigma, thresh, intensity, mud = [
         (0.62, 0.1, 0.7, 0.7, 0.5, 0), (0.65, 0.1, 0.8, 0.7, 0.5, 0),
         (0.65, 0.3, 1, 0.69, 0.5, 0), (0.65, 0.1, 0.7, 0.69, 0.6, 1),
@@ -166,8 +116,12 @@ def spatter(x: torch.Tensor, severity: int, rand: Rand) -> torch.Tensor:
         m = torch.where(m < 0.8, torch.zeros_like(m), m)
         brown = torch.tensor([63, 42, 20], device=x.device, dtype=x.dtype)[None, :, None, None] / 255
         return x * (1 - m) + brown * m
-    liquid_u8 = torch.floor(liquid.clamp(0, 1) * 255)
-    m = liquid_u8 * _water_shading(liquid_u8, s)
-    m = m / m.amax(dim=(1, 2, 3), keepdim=True).clamp_min(1e-12) * intensity
+    # (liquid * 255).astype(np.uint8): truncated, and wrapped past 255 as numpy's cast does.
+    liquid_u8 = torch.remainder(torch.floor(liquid * 255), 256)
+    m = liquid_u8 * _water_shading(liquid_u8)
+    peak = m.amax(dim=(1, 2, 3), keepdim=True)
+    m = m / peak.clamp_min(1e-12) * intensity
     turquoise = torch.tensor([175, 238, 238], device=x.device, dtype=x.dtype)[None, :, None, None] / 255
-    return x + m * turquoise
+    out = x + m * turquoise
+    # With no shaded drop at all the original divides 0 by 0: NaN, which np.uint8 turns into 0.
+    return torch.where(peak > 0, out, torch.zeros_like(out))
