@@ -133,3 +133,32 @@ def test_ds542_folder_missing_a_distortion_file_is_refused(make_double, demo_zip
     code, out, err = cli("init", tmp_path / "ws", "--competition", SLUG, "--download")
     assert code == 2 and "distortion18.npy: file not found" in error_line(err)
     assert not (tmp_path / "ws" / "kagglebench.toml").exists()
+
+
+@pytest.mark.parametrize(("files", "profile"), [
+    (["cifar-100-python/train", "cifar-100-python/meta", "ood-test/distortion00.npy"], "ds542-sp25"),
+    (["cifar-10-batches-py/data_batch_1", "cifar-10-batches-py/batches.meta", "cifar_test_nolabels.pkl"],
+     "nyu-dl-sp24"),
+    (["stl10_binary/train_X.bin"], "stl10-5class"),
+    (["cifar-10-batches-py/data_batch_1", "cifar-10-batches-py/test_batch"], "cifar10"),
+    (["cifar-100-python/train", "cifar-100-python/meta"], "cifar100"),
+    (["train/cat/1.png", "train/dog/2.png", "test/3.png"], "imagefolder"),
+    (["cifar-10-batches-py/data_batch_1", "cifar-100-python/train", "cifar-100-python/meta"], None),
+    (["notes.txt"], None),
+])
+def test_the_profile_is_asked_of_the_registered_competitions(tmp_path: Path, files: list[str],
+                                                             profile: str | None) -> None:
+    from kagglebench.errors import UserError
+    from kagglebench.kaggle.download import detect_layout
+
+    for f in files:  # the formats are told apart by their file names
+        (tmp_path / "data" / f).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "data" / f).write_bytes(b"")
+    if profile is None:
+        with pytest.raises(UserError, match="cannot tell which profile .* pass --profile NAME"):
+            detect_layout(tmp_path / "data")
+        return
+    layout = detect_layout(tmp_path / "data")
+    assert layout.profile == profile and layout.train is not None
+    if profile in ("ds542-sp25", "nyu-dl-sp24", "imagefolder"):
+        assert layout.test is not None

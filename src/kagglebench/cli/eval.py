@@ -19,7 +19,7 @@ def add_checkpoint_options(p: argparse.ArgumentParser) -> None:
                    help="test-time augmentation: average the logits of mirrored (flip) and also "
                         "one-pixel-shifted (flip-shift) copies of each image (default "
                         "the run's recipe setting data.tta, which is none unless the recipe "
-                        "says otherwise, e.g. flip for the fast recipe)")
+                        "says otherwise, e.g. flip-shift for the fast recipe)")
     p.add_argument("--device", default=None, metavar="DEV",
                    help="cpu or cuda (default: cuda when available)")
 

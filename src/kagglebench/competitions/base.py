@@ -66,6 +66,7 @@ class Competition:
     test_beside: ClassVar[tuple[str, ...]] = ()   # names looked for beside --data when --test is not given
     needs_test: ClassVar[bool] = False            # init refuses without a test set
     needs_data: ClassVar[bool] = True             # False: bundled data, no --data
+    from_download: ClassVar[bool] = True          # init --download may pick it from the formats it finds
 
     # -- training data ------------------------------------------------------------------------
     def train_path(self, ws: DataPaths) -> str:

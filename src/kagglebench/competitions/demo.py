@@ -10,5 +10,6 @@ from kagglebench.competitions.ds542 import OodFolder
 @register_profile
 class Demo(OodFolder):
     name = "demo"
+    from_download = False                         # written locally by `data demo`, never downloaded
     description = "the synthetic competition written by `kagglebench data demo`"
     usage = "--data cifar-100-python of a demo (`kagglebench data demo` does all this)"

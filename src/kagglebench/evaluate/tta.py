@@ -1,9 +1,10 @@
 """Test-time augmentation: which views of a batch a mode averages, and how to make each view.
 
 Each view's logits are cached on their own (evaluate/cache.py), so `flip` reuses the
-plain view that `none` computed, and `flip-shift` reuses both. The combination follows
-airbench: half the weight on the centred image and its mirror, half on the two
-one-pixel diagonal translations (reflect padding) and their mirrors.
+plain view that `none` computed, and `flip-shift` reuses both. `flip-shift` is airbench94's
+6-view TTA (tta_level 2): half the weight on the centred image and its mirror, half on the
+two one-pixel diagonal translations (reflect padding) and their mirrors, each translation
+mirrored after it is made (`shift-ul-hflip` is the mirror of `shift-ul`), as airbench does.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ _PLAN: dict[str, list[tuple[str, float]]] = {
     "none": [("plain", 1.0)],
     "flip": [("plain", 0.5), ("hflip", 0.5)],
     "flip-shift": [("plain", 0.25), ("hflip", 0.25), ("shift-ul", 0.125), ("shift-dr", 0.125),
-                   ("hflip-shift-ul", 0.125), ("hflip-shift-dr", 0.125)],
+                   ("shift-ul-hflip", 0.125), ("shift-dr-hflip", 0.125)],
 }
 MODES = tuple(_PLAN)
 
@@ -57,15 +58,14 @@ def _shift(x: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
 
 
 def apply(view: str, x: torch.Tensor) -> torch.Tensor:
-    """One view of a normalized NCHW batch. Shifts are one pixel per 32 of input size."""
+    """One view of a normalized NCHW batch: a shift (one pixel per 32 of input size), then the
+    mirror when the name ends in `hflip`."""
     s = max(1, round(x.shape[-1] / 32))
-    if view.startswith("hflip"):
-        x = x.flip(-1)
-        view = view[len("hflip"):].lstrip("-") or "plain"
-    if view == "plain":
-        return x
-    if view == "shift-ul":
-        return _shift(x, -s, -s)
-    if view == "shift-dr":
-        return _shift(x, s, s)
-    raise ValueError(f"unknown TTA view {view!r}")
+    shift, mirror = view.removesuffix("hflip").rstrip("-") or "plain", view.endswith("hflip")
+    if shift == "shift-ul":
+        x = _shift(x, -s, -s)
+    elif shift == "shift-dr":
+        x = _shift(x, s, s)
+    elif shift != "plain":
+        raise ValueError(f"unknown TTA view {view!r}")
+    return x.flip(-1) if mirror else x

@@ -107,9 +107,10 @@ def _folders(root: Path, depth: int = 3) -> list[Path]:
 
 def detect_layout(data: Path, profile: str | None = None) -> Layout:
     """The formats found under `data` and the profile they make; `profile` chooses when given."""
+    from kagglebench.competitions import get_profile
     from kagglebench.data import formats
 
-    found: dict[str, Path] = {}
+    found: dict[str, Path] = {}  # training-data formats
     for d in _folders(data):
         try:
             fmt = formats.detect_format(d)
@@ -117,41 +118,42 @@ def detect_layout(data: Path, profile: str | None = None) -> Layout:
             continue
         if fmt in _SPECIFIC:
             found.setdefault(fmt, d)
-    pickles = sorted(p for p in data.rglob("*.pkl") if "nolabel" in p.name)
-    samples = sorted(data.rglob("sample_submission.csv"))
-    sample = samples[0] if samples else None
     train_tree = next((d for d in _folders(data) if d.name == "train" and d.is_dir()), None)
-    guess = _guess(found, pickles, train_tree)
-    chosen = profile or guess
+    if not found and train_tree is not None:
+        found["imagefolder"] = train_tree
+    pickles = sorted(p for p in data.rglob("*.pkl") if "nolabel" in p.name)
+    test_dir = train_tree.parent / "test" if train_tree and (train_tree.parent / "test").is_dir() else None
+    tests = {"ds542-ood": found.get("ds542-ood"), "nyu-pickle": pickles[0] if pickles else None,
+             "imagefolder": test_dir}  # separate test sets, by format
+    samples = sorted(data.rglob("sample_submission.csv"))
+    chosen = profile or _guess(found, tests)
     if chosen is None:
         seen = ", ".join(f"{k} in {v.relative_to(data.parent)}" for k, v in found.items()) or "no known format"
         raise UserError("--profile", f"cannot tell which profile these files need ({seen}); pass --profile NAME "
                                      "(see `kagglebench init --help`)")
-    from kagglebench.competitions import get_profile
-
     prof = get_profile(chosen)
-    train = found.get(prof.train_format) or (train_tree if prof.train_format == "imagefolder" else None)
+    train = found.get(prof.train_format)
     if prof.needs_data and train is None:
         raise UserError(data, f"profile {prof.name} needs {prof.train_format} training data, and none was "
                               "found in the downloaded files")
-    test = {"ds542-ood": found.get("ds542-ood"), "nyu-pickle": pickles[0] if pickles else None,
-            "imagefolder": train_tree.parent / "test" if train_tree and (train_tree.parent / "test").is_dir()
-            else None}.get(prof.test_format)
-    return Layout(prof.name, train, test, sample)
+    test = tests.get(prof.test_format) if prof.test_format else None
+    return Layout(prof.name, train, test, samples[0] if samples else None)
 
 
-def _guess(found: dict[str, Path], pickles: list[Path], train_tree: Path | None) -> str | None:
-    """The profile the formats make, when exactly one fits."""
-    if "cifar100" in found and "ds542-ood" in found:
-        return "ds542-sp25"
-    if "cifar10" in found and pickles:
-        return "nyu-dl-sp24"
-    if "stl10" in found:
-        return "stl10-5class"
-    if "cifar10" in found and "cifar100" not in found:
-        return "cifar10"
-    if "cifar100" in found and "cifar10" not in found:
-        return "cifar100"
-    if not found and train_tree is not None:
-        return "imagefolder"
-    return None
+def _guess(found: dict[str, Path], tests: dict[str, Path | None]) -> str | None:
+    """The profile whose data the download holds most completely (its training format, and its
+    test set's format when it has a separate one), asked of each registered Competition; None
+    when none fits or several fit equally (then the student says --profile)."""
+    from kagglebench.competitions import profiles
+
+    fits: dict[str, int] = {}
+    for name, prof in profiles().items():
+        if not prof.from_download or not prof.needs_data or prof.train_format not in found:
+            continue
+        has_test = prof.test_format is not None and tests.get(prof.test_format) is not None
+        if prof.needs_test and not has_test:
+            continue
+        fits[name] = 1 + has_test
+    best = max(fits.values(), default=0)
+    top = [name for name, score in fits.items() if score == best]
+    return top[0] if len(top) == 1 else None

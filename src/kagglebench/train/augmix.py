@@ -228,8 +228,11 @@ def jsd_loss(logits_all: torch.Tensor, target: torch.Tensor, weight: float = 12.
     logits_all = logits_all.float()
     clean, aug1, aug2 = torch.split(logits_all, n)
     loss = F.cross_entropy(clean, target, label_smoothing=smoothing)
-    p = [F.softmax(z, dim=1) for z in (clean, aug1, aug2)]
-    log_mix = torch.clamp((p[0] + p[1] + p[2]) / 3.0, 1e-7, 1).log()
-    jsd = sum(F.kl_div(log_mix, q, reduction="batchmean") for q in p) / 3.0
+    log_p = [F.log_softmax(z, dim=1) for z in (clean, aug1, aug2)]
+    log_mix = torch.clamp((log_p[0].exp() + log_p[1].exp() + log_p[2].exp()) / 3.0, 1e-7, 1).log()
+    # KL(p || mixture) from log p (log_target): the same value as cifar.py's kl_div(log_mix, p), but
+    # where a softmax underflows to exactly 0 (logits 100+ apart, as in a diverging early step)
+    # its p log p term has a finite gradient instead of 0 x inf = NaN
+    jsd = sum(F.kl_div(log_mix, lp, reduction="batchmean", log_target=True) for lp in log_p) / 3.0
     return loss + weight * jsd, clean
 

@@ -99,13 +99,18 @@ def load_data(ws: Workspace, recipe: Recipe, device: torch.device) -> TrainData:
     mean, std = (list(d.mean), list(d.std)) if d.mean and d.std else _channel_stats(train_np)
     size = d.input_size or int(train_np.shape[1])
     val_np = np.ascontiguousarray(ds.images[s.val]) if len(s.val) else None
+    val_labels, split = s.labels[s.val], s.record(d.val_fraction, d.split_seed)
+    if d.val_split == "test":   # seeds 003/004: train on everything, validate on the labelled test split
+        from kagglebench.runs import labelled_test_as_val, test_split_record
+
+        val_np, val_labels, kept = labelled_test_as_val(ws, d)
+        split = test_split_record(split, kept)
     return TrainData(
         train_x=torch.from_numpy(train_np).to(device),
         train_y=torch.from_numpy(s.labels[s.train]).to(device),
         val_x=torch.from_numpy(val_np).to(device) if val_np is not None else None,
-        val_y=torch.from_numpy(s.labels[s.val]).to(device) if val_np is not None else None,
-        classes=s.classes, mean=mean, std=std, size=size, split=s.record(d.val_fraction, d.split_seed),
-        source=str(ds.path))
+        val_y=torch.from_numpy(val_labels).to(device) if val_np is not None else None,
+        classes=s.classes, mean=mean, std=std, size=size, split=split, source=str(ds.path))
 
 
 def resolved_recipe(recipe: Recipe, data: TrainData) -> Recipe:
@@ -133,16 +138,23 @@ def init_from(ws: Workspace, spec: str, model: nn.Module) -> str:
 
 
 def param_groups(model: nn.Module, recipe: Recipe) -> list[dict[str, Any]]:
-    """One group, or backbone and head apart when the backbone trains slower or starts frozen."""
+    """One group, or backbone and head apart when the backbone trains slower or starts frozen;
+    BatchNorm biases apart when optim.norm_bias_lr_scale is set (airbench's bias_scaler)."""
     m = recipe.model
     if m.backbone_lr_scale == 1.0 and m.freeze_backbone_epochs == 0:
-        return [{"params": [p for p in model.parameters()], "lr_scale": 1.0}]
-    from kagglebench.models import head_parameters
+        groups = [{"params": [p for p in model.parameters()], "lr_scale": 1.0}]
+    else:
+        from kagglebench.models import head_parameters
 
-    head = list(head_parameters(model))
-    ids = {id(p) for p in head}
-    backbone = [p for p in model.parameters() if id(p) not in ids]
-    return [{"params": backbone, "lr_scale": m.backbone_lr_scale}, {"params": head, "lr_scale": 1.0}]
+        head = list(head_parameters(model))
+        ids = {id(p) for p in head}
+        backbone = [p for p in model.parameters() if id(p) not in ids]
+        groups = [{"params": backbone, "lr_scale": m.backbone_lr_scale}, {"params": head, "lr_scale": 1.0}]
+    if recipe.optim.norm_bias_lr_scale != 1.0:
+        from kagglebench.train.optim import split_norm_biases
+
+        groups = split_norm_biases(groups, model, recipe.optim.norm_bias_lr_scale, recipe.optim.weight_decay)
+    return groups
 
 
 def set_backbone_trainable(model: nn.Module, recipe: Recipe, trainable: bool) -> None:

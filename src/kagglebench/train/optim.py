@@ -2,7 +2,8 @@
 
 `create_optimizer` builds SGD (optionally Nesterov), Adam or AdamW over parameter
 groups, optionally wrapped in `Lookahead`; `LookaheadEMA` is airbench's weight average that
-pulls the live weights back every few steps. Schedules are pure functions of the
+pulls the live weights back every few steps; `split_norm_biases` gives BatchNorm biases their
+own, faster learning rate (airbench's bias_scaler). Schedules are pure functions of the
 global step (`lr_at`), as in nanoGPT: the trainer sets each group's lr before
 every step, so resuming a run needs no scheduler object, only the step.
 Each parameter group carries an `lr_scale` (1.0, or the backbone's scale).
@@ -134,6 +135,28 @@ def _adamw(groups: list[dict[str, Any]], cfg: Any) -> Any:
 OPTIMIZERS: dict[str, Callable[[list[dict[str, Any]], Any], Any]] = {"sgd": _sgd, "adam": _adam, "adamw": _adamw}
 
 
+def split_norm_biases(groups: list[dict[str, Any]], model: torch.nn.Module, lr_scale: float,
+                      weight_decay: float) -> list[dict[str, Any]]:
+    """Move the BatchNorm biases of `model` out of `groups` into groups of their own whose
+    learning rate is `lr_scale` times larger but whose weight decay per step (lr x decay) is
+    unchanged: airbench's bias_scaler, which "scales up learning rate (but not weight decay)
+    for BatchNorm biases". The BatchNorm groups come first, as airbench orders them."""
+    from torch.nn.modules.batchnorm import _BatchNorm
+
+    norm_biases = {id(m.bias) for m in model.modules() if isinstance(m, _BatchNorm) and m.bias is not None}
+    fast: list[dict[str, Any]] = []
+    rest: list[dict[str, Any]] = []
+    for g in groups:
+        mine = [p for p in g["params"] if id(p) in norm_biases]
+        others = [p for p in g["params"] if id(p) not in norm_biases]
+        if mine:
+            fast.append({**g, "params": mine, "lr_scale": g.get("lr_scale", 1.0) * lr_scale,
+                         "weight_decay": g.get("weight_decay", weight_decay) / lr_scale})
+        if others:
+            rest.append({**g, "params": others})
+    return fast + rest
+
+
 def create_optimizer(groups: Iterable[dict[str, Any]], cfg: Any) -> Any:
     """An optimizer from an `[optim]` config. `groups` are torch parameter groups,
     each with "params" and optionally "lr_scale"."""
@@ -151,16 +174,18 @@ def lr_at(step: int, *, base_lr: float, schedule: Any, steps_per_epoch: int, tot
           swa_lr: float | None = None, swa_start_step: int | None = None) -> float:
     """The learning rate at optimizer step `step` (0-based): a pure function of the step.
 
-    Linear warm-up over `schedule.warmup_epochs` comes first (not for one-cycle, which has
-    its own ramp); then step decay every `step_size` epochs, cosine to zero, or one-cycle
-    (ramp to the peak over the first 30%, cosine down to peak/1e4). With SWA, the lr is
-    held at `swa_lr` from the SWA start on.
+    Linear warm-up over `schedule.warmup_epochs` comes first (not for one-cycle or airbench,
+    which have their own ramps); then step decay every `step_size` epochs, cosine to zero,
+    one-cycle (torch's OneCycleLR defaults: cosine ramp from peak/25 over the first 30%, cosine
+    down to peak/25/1e4), or airbench's (airbench94's get_lr: linear from 0.2x to the peak over
+    the first int(23%) of the steps, then linear down to 0.07x at the last step). With SWA, the
+    lr is held at `swa_lr` from the SWA start on.
     """
     if swa_lr is not None and swa_start_step is not None and step >= swa_start_step:
         return swa_lr
     name = schedule.name.lower()
     total = max(1, total_steps)
-    warmup = round(schedule.warmup_epochs * steps_per_epoch) if name != "onecycle" else 0
+    warmup = round(schedule.warmup_epochs * steps_per_epoch) if name not in _OWN_RAMP else 0
     if step < warmup:
         return base_lr * (step + 1) / warmup
     if name not in SCHEDULES:
@@ -182,19 +207,63 @@ def _cosine(step: int, base_lr: float, schedule: Any, steps_per_epoch: int, tota
     return base_lr * 0.5 * (1.0 + math.cos(math.pi * min(1.0, t)))
 
 
-def _onecycle(step: int, base_lr: float, schedule: Any, steps_per_epoch: int, total: int, warmup: int) -> float:
-    # The same shape as torch.optim.lr_scheduler.OneCycleLR's defaults.
-    up = max(1, int(0.3 * total))
-    start, end = base_lr / 25.0, base_lr / 1e4
-    if step < up:
-        return start + (base_lr - start) * 0.5 * (1 - math.cos(math.pi * step / up))
-    t = min(1.0, (step - up) / max(1, total - up))
-    return end + (base_lr - end) * 0.5 * (1 + math.cos(math.pi * t))
+def _onecycle_lr(step: int, base_lr: float, schedule: Any, steps_per_epoch: int, total: int, warmup: int) -> float:
+    # torch.optim.lr_scheduler.OneCycleLR's defaults, computed as it computes them (_onecycle).
+    return base_lr * _onecycle(step, total)[0]
 
+
+def _airbench(step: int, base_lr: float, schedule: Any, steps_per_epoch: int, total: int, warmup: int) -> float:
+    # airbench94's get_lr, as a factor of the peak.
+    up = int(total * 0.23)
+    if step < up:
+        frac = step / up
+        return base_lr * (0.2 * (1 - frac) + 1.0 * frac)
+    frac = (step - up) / (total - up)
+    return base_lr * (1.0 * (1 - frac) + 0.07 * frac)
+
+
+_OWN_RAMP = ("onecycle", "airbench")   # schedules that ignore warmup_epochs: they ramp up themselves
 
 # The schedule registry: schedule.name -> lr(step, base_lr, [schedule], steps/epoch, total steps, warm-up steps).
 SCHEDULES: dict[str, Callable[..., float]] = {"none": _constant, "step": _step, "cosine": _cosine,
-                                              "onecycle": _onecycle}
+                                              "onecycle": _onecycle_lr, "airbench": _airbench}
+
+
+def _cos(start: float, end: float, pct: float) -> float:
+    return end + (start - end) / 2.0 * (math.cos(math.pi * pct) + 1)
+
+
+def _onecycle(step: int, total: int) -> tuple[float, float]:
+    """(lr / max_lr, momentum) at `step` of torch.optim.lr_scheduler.OneCycleLR with its defaults
+    (pct_start 0.3, cosine annealing, div_factor 25, final_div_factor 1e4, momentum 0.95 ->
+    0.85 -> 0.95), written out as its `get_lr` computes them (the tests compare with torch)."""
+    phases = ((float(0.3 * total) - 1, 1 / 25, 1.0, 0.95, 0.85),
+              (float(total - 1), 1.0, 1 / 25 / 1e4, 0.85, 0.95))
+    start_step = 0.0
+    for i, (end_step, lr0, lr1, m0, m1) in enumerate(phases):
+        if step <= end_step or i == len(phases) - 1:
+            pct = (step - start_step) / max(1e-12, end_step - start_step)
+            return _cos(lr0, lr1, pct), _cos(m0, m1, pct)
+        start_step = end_step
+    raise AssertionError("unreachable")
+
+
+def momentum_at(step: int, *, schedule: Any, total_steps: int) -> float | None:
+    """The momentum (SGD) or beta1 (Adam/AdamW) at `step`, when the schedule cycles it
+    (onecycle with schedule.cycle_momentum, as torch's OneCycleLR does by default, overriding
+    optim.momentum); None when the optimizer's own setting holds."""
+    if schedule.name.lower() != "onecycle" or not getattr(schedule, "cycle_momentum", False):
+        return None
+    return _onecycle(step, max(1, total_steps))[1]
+
+
+def set_momentum(optimizer: Any, momentum: float) -> None:
+    """Set SGD's momentum or Adam's beta1 in every group (as OneCycleLR does)."""
+    for g in optimizer.param_groups:
+        if "betas" in g:
+            g["betas"] = (momentum, *g["betas"][1:])
+        elif "momentum" in g:
+            g["momentum"] = momentum
 
 
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:

@@ -154,7 +154,7 @@ def _make_pipeline(recipe: Recipe, data: build.TrainData, info: dist.DistInfo) -
                          seed=t.seed, crop_padding=d.crop_padding, hflip=d.hflip, vflip=d.vflip,
                          mean=data.mean, std=data.std, size=data.size, augment=with_augmix(create_augment(d), recipe),
                          channels_last=t.channels_last, rank=info.rank, world_size=info.world_size,
-                         alternating_flip=d.alternating_flip)
+                         alternating_flip=d.alternating_flip, pad_mode=d.pad_mode)
     if len(pipe) == 0:
         raise UserError(f"batch_size={t.batch_size}", f"larger than the training split "
                         f"({data.split['n_train']} images) with train.drop_last: lower batch_size")
@@ -243,6 +243,10 @@ def train_run(ws: Workspace, recipe: Recipe | None = None, *, name: str | None =
             if recipe.data.alternating_flip and not recipe.data.hflip:
                 raise UserError("data.alternating_flip", "chooses how horizontal flips are drawn, so it "
                                 "needs data.hflip = true (or set data.alternating_flip = false)")
+            if recipe.model.requires_init_from and not recipe.model.init_from:
+                raise UserError("model.init_from", f"recipe {recipe.name} fine-tunes a trained network: set "
+                                "model.init_from=RUN_ID (or a .pt file) to start from its weights, or "
+                                "model.requires_init_from=false to train from scratch on purpose")
         info = dist.setup(recipe.train.device)
         device = torch.device(info.device) if info.distributed else build.device_of(recipe)
         build.seed_everything(recipe.train.seed + info.rank, recipe.train.deterministic)
@@ -534,6 +538,8 @@ def _epochs(run: Training) -> tuple[str, str | None]:
             if run.stop.reason is not None:
                 break
             build.set_backbone_trainable(parts.raw, run.recipe, st.epoch >= run.recipe.model.freeze_backbone_epochs)
+            if hasattr(parts.raw, "start_epoch"):
+                parts.raw.start_epoch(st.epoch)   # per-epoch model switches (the fast net's whitening bias)
             run.pipe.set_epoch(st.epoch)
             if run.rng is not None and st.batch == 0:
                 checkpoints.set_rng_state(run.rng)
