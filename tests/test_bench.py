@@ -31,7 +31,7 @@ def _positive(value: object) -> bool:
 @pytest.fixture(scope="module")
 def bench_json() -> dict:
     proc = subprocess.run([sys.executable, "-m", "kagglebench", "bench", "--quick", "--json", "--size", "tiny"],
-                          capture_output=True, text=True, env=_env(), timeout=600, check=False)
+                          capture_output=True, text=True, env=_env(), timeout=1500, check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "(a) input pipeline" in proc.stderr          # progress goes to stderr ...
     return json.loads(proc.stdout)                       # ... and stdout is one JSON document
@@ -60,6 +60,51 @@ def test_bench_json_reports_every_figure(bench_json: dict) -> None:
     assert _positive(r["reensemble"]["seconds"]) and r["reensemble"]["members"] == 3
     assert _positive(r["startup"]["best_s"])
     assert r["machine"]["cores"] == os.cpu_count()
+
+
+def test_bench_json_reports_time_to_accuracy(bench_json: dict) -> None:
+    """(g): the seed loop's final accuracy is the target; each kagglebench candidate's time is its
+    training time up to the first epoch at or above it; the speedup is their ratio."""
+    t = bench_json["time_to_accuracy"]
+    seed = t["seed"]
+    assert seed["recipe"] == "simplecnn-3block" and seed["batch_size"] == 32 and seed["epochs"] == 2
+    assert t["target_acc"] == seed["final_val_acc"] == seed["curve"][-1]["val_acc"]
+    assert seed["seconds"] == pytest.approx(sum(r["train_s"] for r in seed["curve"]))
+    assert set(t["kagglebench"]) == {"demo-cnn", "fast"}
+    for k in t["kagglebench"].values():
+        assert len(k["curve"]) == k["epochs"] >= 1 and all(_positive(r["train_s"]) for r in k["curve"])
+        hit = k["reached"]
+        if hit is not None:
+            done = k["curve"][:hit["epoch"]]
+            assert hit["val_acc"] >= t["target_acc"] and all(r["val_acc"] < t["target_acc"] for r in done[:-1])
+            assert hit["seconds"] == pytest.approx(sum(r["train_s"] for r in done))
+    if bench_json["time_to_accuracy_speedup"] is None:
+        assert all(k["reached"] is None for k in t["kagglebench"].values())
+    else:
+        best = t["kagglebench"][t["best_recipe"]]["reached"]["seconds"]
+        assert bench_json["time_to_accuracy_speedup"] == pytest.approx(seed["seconds"] / best)
+        assert best == min(k["reached"]["seconds"] for k in t["kagglebench"].values() if k["reached"])
+
+
+def test_first_reaching_counts_training_time_up_to_the_first_epoch_at_the_target() -> None:
+    from kagglebench.bench.timetoacc import first_reaching
+
+    curve = [{"epoch": 1, "train_s": 2.0, "val_acc": 0.3}, {"epoch": 2, "train_s": 3.0, "val_acc": 0.6},
+             {"epoch": 3, "train_s": 4.0, "val_acc": 0.5}, {"epoch": 4, "train_s": 1.0, "val_acc": 0.7}]
+    assert first_reaching(curve, 0.55) == {"epoch": 2, "seconds": 5.0, "val_acc": 0.6}
+    assert first_reaching(curve, 0.7)["seconds"] == 10.0 and first_reaching(curve, 0.8) is None
+
+
+def test_the_seed_loop_trains_as_seed_000_reports() -> None:
+    from kagglebench.bench.timetoacc import seed_optimizer
+    from kagglebench.config import load_recipe
+
+    recipe = load_recipe("simplecnn-3block")
+    opt, sched = seed_optimizer(torch.nn.Linear(2, 2), recipe)
+    g = opt.param_groups[0]
+    assert isinstance(opt, torch.optim.Adam) and (g["lr"], g["weight_decay"]) == (1e-3, 5e-4)
+    assert (sched.step_size, sched.gamma) == (20, 0.1)
+    assert (recipe.train.epochs, recipe.train.batch_size) == (50, 32)
 
 
 def test_flop_counts_match_the_published_costs() -> None:
@@ -128,7 +173,8 @@ def test_table_names_each_figure_and_its_goal(bench_json: dict) -> None:
 
     text = format_table(bench_json)
     for label in ("(a) input pipeline", "(b) train simplecnn-3block", "(b) train resnet18", "(c) matmul",
-                  "(d) predict", "peak RSS", "(e) re-ensemble", "(f) kagglebench --help"):
+                  "(d) predict", "peak RSS", "(e) re-ensemble", "(f) kagglebench --help", "(g) time to",
+                  "seed simplecnn-3block, ended at", "kagglebench demo-cnn, ended at"):
         assert label in text
     assert ">= 12x" in text and "< 1500 MB" in text
 

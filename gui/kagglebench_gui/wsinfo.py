@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from kagglebench.errors import UserError
+from kagglebench.runs import RUN_FILE
 
 CONFIG_NAME = "kagglebench.toml"
 
@@ -81,7 +82,7 @@ def epoch_estimate(ws: WorkspaceInfo, model: str) -> str:
                 and r.get("images_per_s")]
     for r in sorted(runs, key=lambda r: -(r.get("created") or 0)):
         try:
-            split = json.loads((ws.root / r["run_dir"] / "config.json").read_text()).get("split") or {}
+            split = json.loads((ws.root / r["run_dir"] / RUN_FILE).read_text()).get("split") or {}
         except (OSError, ValueError):
             continue
         n = split.get("n_train")
@@ -167,9 +168,11 @@ def _fmt(v: Any) -> str:
 
 
 def read_normalization(ws_root: Path, run: dict) -> dict | None:
-    """The normalization the trainer measured, from the run's config.json (None if unreadable)."""
+    """The normalization the trainer measured, from the run's record (`Run.write`'s config.json;
+    read directly, not through `Run.open`, which would load the dataset for a record without
+    class names). None if unreadable."""
     try:
-        return json.loads((ws_root / run["run_dir"] / "config.json").read_text()).get("normalization")
+        return json.loads((ws_root / run["run_dir"] / RUN_FILE).read_text()).get("normalization")
     except (OSError, ValueError, KeyError, TypeError):
         return None
 

@@ -69,6 +69,7 @@ class ModelConfig:
     dropout: float = key(0.0, ge=0, lt=1)               # dropout before the classification head
     max_params: int = key(0, ge=0)                      # refuse a model with more parameters (0 = no limit)
     init_from: str = ""               # RUN_ID[:best|last] or a .pt path: backbone weights to start from
+    requires_init_from: bool = False  # a fine-tuning recipe: refuse to start without init_from
     freeze_backbone_epochs: int = key(0, ge=0)          # train only the head for this many epochs first
     backbone_lr_scale: float = key(1.0, ge=0)           # backbone learning rate = lr * this
 
@@ -77,10 +78,15 @@ class ModelConfig:
 class DataConfig:
     input_size: int = key(0, ge=0, le=4096)             # resize on the device to this size (0 = own size)
     val_fraction: float = key(0.1, ge=0, lt=1)
+    # fraction: hold out val_fraction of train | test: validate on the labelled test split and
+    # train on all of train (seeds 003/004)
+    val_split: str = key("fraction", choices=("fraction", "test"))
     split_seed: int = 0
     mean: list[float] = key([], triple=True)            # [] = measured on the training split
     std: list[float] = key([], triple=True, positive=True)
-    crop_padding: int = key(4, ge=0, le=64)             # random crop after padding by this many pixels (0 = off)
+    crop_padding: int = key(4, ge=0, le=64)             # random crop after padding (pixels at input_size; 0 = off)
+    pad_mode: str = key("reflect", choices=("zeros", "reflect"))  # zeros: torchvision RandomCrop | reflect
+    random_resized_crop: float = key(0.0, ge=0, le=1)   # RandomResizedCrop, area scale from this to 1 (0 = off)
     hflip: bool = True
     vflip: bool = False
     alternating_flip: bool = False    # with hflip: flip a fixed random half on even epochs, the rest on odd (airbench)
@@ -115,6 +121,7 @@ class ScheduleConfig:
     step_size: int = key(30, ge=1)                      # step: epochs between decays
     gamma: float = key(0.1, gt=0, lt=_INF)              # step: decay factor
     warmup_epochs: float = key(0.0, ge=0)               # linear warm-up before the schedule
+    cycle_momentum: bool = True       # onecycle: momentum 0.95 -> 0.85 -> 0.95 against the lr (torch's OneCycleLR)
 
 
 @dataclass
@@ -126,6 +133,7 @@ class TrainConfig:
     label_smoothing: float = key(0.0, ge=0, lt=1)
     mixup_alpha: float = key(0.0, ge=0)
     cutmix_alpha: float = key(0.0, ge=0)
+    mix_prob: float = key(1.0, ge=0, le=1)              # share of batches mixed; seed 003's notebook: 0.5
     grad_clip: float = key(0.0, ge=0)                   # max gradient norm (0 = off)
     ema_decay: float = key(0.0, ge=0, lt=1)             # EMA of weights (0 = off)
     amp: str = key("auto", choices=("auto", "none", "bf16", "fp16"))

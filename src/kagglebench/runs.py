@@ -74,13 +74,39 @@ def split_indices(ws: Workspace, data: DataConfig) -> SplitIndices:
     ds = ws.train_data()
     if ds.labels is None:
         raise UserError(ds.path, "the training data has no labels")
-    train, val = ws.split(data.val_fraction, data.split_seed)
+    if getattr(data, "val_split", "fraction") == "test":   # all of train; validation: labelled_test_as_val
+        train, val = np.arange(len(ds.labels), dtype=np.int64), np.zeros(0, np.int64)
+    else:
+        train, val = ws.split(data.val_fraction, data.split_seed)
     labels = np.asarray(ds.labels, dtype=np.int64)
     remap = class_remap(list(ds.classes), list(data.classes))
     if remap is None:
         return SplitIndices(np.asarray(train), np.asarray(val), labels, list(ds.classes))
     labels = remap[labels]
     return SplitIndices(train[labels[train] >= 0], val[labels[val] >= 0], labels, list(data.classes))
+
+
+def labelled_test_as_val(ws: Workspace, data: DataConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """data.val_split = "test" (seeds 003/004 trained on all of train and validated on the test
+    split): (images, labels in the run's numbering, kept positions in the labelled test split)."""
+    test = ws.labelled_test()
+    if test is None or test.labels is None:
+        raise UserError("data.val_split=test", "this competition has no labelled test split to validate "
+                        "on; use data.val_split=fraction (hold out data.val_fraction of train)")
+    classes = list(ws.train_data().classes)
+    if test.classes and list(test.classes) != classes:
+        raise UserError("data.val_split=test", "the labelled test split's classes differ from train's")
+    labels = np.asarray(test.labels, dtype=np.int64)
+    remap = class_remap(classes, list(data.classes))
+    if remap is not None:
+        labels = remap[labels]
+    kept = np.flatnonzero(labels >= 0).astype(np.int64)
+    return np.ascontiguousarray(np.asarray(test.images)[kept]), labels[kept], kept
+
+
+def test_split_record(record: dict[str, Any], kept: np.ndarray) -> dict[str, Any]:
+    """A split record for data.val_split = "test": validation is the labelled test split's `kept`."""
+    return {**record, "val_split": "test", "n_val": len(kept), "val_indices_sha256": indices_digest(kept)}
 
 
 @dataclass
@@ -154,7 +180,7 @@ class Run:
                           "split_seed": int(self.split.get("seed", d.split_seed))})
         out = split_indices(self.ws, data)
         recorded = self.split.get("val_indices_sha256")
-        if recorded and indices_digest(out.val) != recorded:
+        if recorded and self.split.get("val_split") != "test" and indices_digest(out.val) != recorded:
             raise UserError(self.id, "the workspace's training data changed since this run was trained: "
                                      "its validation split can no longer be rebuilt")
         return out
@@ -163,6 +189,17 @@ class Run:
         """(indices into the training data, labels) of the run's validation split."""
         s = self.indices()
         return s.val, s.labels[s.val]
+
+    def val_images(self) -> tuple[np.ndarray, np.ndarray]:
+        """(uint8 NHWC images, labels) the run validated on: its held-out training images, or
+        with data.val_split = "test" the labelled test split (checked against the record)."""
+        if self.split.get("val_split") == "test":
+            images, labels, kept = labelled_test_as_val(self.ws, self.recipe.data)
+            if self.split.get("val_indices_sha256") not in (None, indices_digest(kept)):
+                raise UserError(self.id, "the workspace's labelled test split changed since this run was trained")
+            return images, labels
+        pos, labels = self.val()
+        return np.asarray(self.ws.train_data().images[pos]), labels
 
     def remap(self) -> np.ndarray | None:
         """Workspace label -> run label (-1: dropped) when the run kept only some classes."""

@@ -24,7 +24,7 @@ from kagglebench.errors import UserError
 BUCKET_STEPS = 256
 _BUCKET_X = ("step", "epoch", "time")
 _BUCKET_Y = ("train_loss", "train_acc", "val_loss", "val_acc", "val_top5", "lr", "images_per_s")
-RUN_STATUSES = ("running", "finished", "stopped", "diverged", "failed")
+RUN_STATUSES = ("running", "finished", "stopped", "diverged", "failed", "pruned")
 
 _MIGRATIONS: list[str] = [
     # 0 -> 1
@@ -150,6 +150,12 @@ _MIGRATIONS: list[str] = [
     # 2 -> 3: the submitted file's size, matched with its name and message against Kaggle's list
     # when a submit's outcome is unknown (kaggle/sync.py).
     "ALTER TABLE submissions ADD COLUMN bytes INTEGER",
+    # 3 -> 4: runs of a `kagglebench tune` study carry its name and their trial number
+    """
+    ALTER TABLE runs ADD COLUMN study TEXT;
+    ALTER TABLE runs ADD COLUMN trial INTEGER;
+    CREATE INDEX runs_study ON runs(study);
+    """,
 ]
 SCHEMA_VERSION = len(_MIGRATIONS)
 
@@ -260,6 +266,7 @@ class Store:
 
     def create_run(self, run_id: str, *, name: str, recipe: str, config: dict, run_dir: str,
                    total_epochs: int | None = None, sweep_id: str | None = None,
+                   study: str | None = None, trial: int | None = None,
                    git_commit: str | None = None, versions: dict | None = None,
                    pid: int | None = None, status: str = "running") -> None:
         now = _now()
@@ -267,7 +274,7 @@ class Store:
             id=run_id, name=name, recipe=recipe, config=json.dumps(config), status=status,
             total_epochs=total_epochs, created=now, started=now, host=socket.gethostname(),
             pid=pid if pid is not None else os.getpid(), git_commit=git_commit,
-            versions=json.dumps(versions or {}), sweep_id=sweep_id, run_dir=run_dir))
+            versions=json.dumps(versions or {}), sweep_id=sweep_id, run_dir=run_dir, study=study, trial=trial))
 
     def update_run(self, run_id: str, **fields: Any) -> None:
         if "status" in fields and fields["status"] not in RUN_STATUSES:
@@ -302,10 +309,12 @@ class Store:
             d["status"], d["message"] = "failed", DEAD_MESSAGE
         return d
 
-    def list_runs(self, sweep_id: str | None = None) -> list[dict[str, Any]]:
-        """Every run (or one sweep's), oldest first. Only reads: safe to poll."""
+    def list_runs(self, sweep_id: str | None = None, study: str | None = None) -> list[dict[str, Any]]:
+        """Every run (or one sweep's, or one tune study's), oldest first. Only reads: safe to poll."""
         if sweep_id:
             rows = self.db.execute("SELECT * FROM runs WHERE sweep_id = ? ORDER BY created", (sweep_id,))
+        elif study:
+            rows = self.db.execute("SELECT * FROM runs WHERE study = ? ORDER BY created", (study,))
         else:
             rows = self.db.execute("SELECT * FROM runs ORDER BY created")
         return [self._run_dict(r) for r in rows]

@@ -69,7 +69,7 @@ def test_vflip_resize_channels_last_and_augment_hook():
                          mean=(0, 0, 0), std=(1, 1, 1))
     x, _ = next(iter(pipe))
     assert x.shape == (8, 3, 96, 96) and x.is_contiguous(memory_format=torch.channels_last)
-    assert seen[0] == (torch.uint8, (8, 3, 32, 32))
+    assert seen[0] == (torch.uint8, (8, 3, 96, 96))   # resized first, then augmented (uint8)
 
 
 def test_sharding_partitions_each_global_batch():

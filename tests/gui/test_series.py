@@ -62,7 +62,8 @@ def test_migration_summarises_rows_written_before_it(tmp_path: Path):
         s.db.execute("PRAGMA user_version = 1")
     db = sqlite3.connect(path)
     for stmt in ("ALTER TABLE runs DROP COLUMN tags", "ALTER TABLE runs DROP COLUMN note",
-                 "ALTER TABLE submissions DROP COLUMN bytes"):  # added by later migrations
+                 "ALTER TABLE submissions DROP COLUMN bytes", "DROP INDEX runs_study",
+                 "ALTER TABLE runs DROP COLUMN study", "ALTER TABLE runs DROP COLUMN trial"):  # later migrations
         db.execute(stmt)
     db.commit()
     db.close()

@@ -97,7 +97,8 @@ def test_launch_strips_nproc_and_reports_exit_status():
 
 # Augmentations draw different random numbers per rank by design; switch them off so that
 # the only difference between the two runs is how each global batch is computed.
-PLAIN = ["data.input_size=32", "data.crop_padding=0", "data.hflip=false", "data.vflip=false",
+PLAIN = ["data.input_size=32", "data.crop_padding=0", "data.random_resized_crop=0", "data.hflip=false",
+         "data.vflip=false",
          "data.color_jitter=0", "data.affine_degrees=0", "data.perspective=0", "data.grayscale=0",
          "epochs=1", "batch_size=32", "lr=0.05", "train.deterministic=true"]
 

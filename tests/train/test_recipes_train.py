@@ -32,7 +32,8 @@ def test_recipe_trains_one_step(name: str, small_demo: Path, tmp_path: Path) -> 
     ws = Workspace(root)
     # Tiny overrides only: the recipe's own model, input size, optimizer, augmentations and
     # loss stay. ImageNet weights are not available offline; the models' tests cover loading them.
-    overrides = ["batch_size=2", "train.device=cpu", "model.pretrained=false", "train.compile=false"]
+    overrides = ["batch_size=2", "train.device=cpu", "model.pretrained=false", "train.compile=false",
+                 "model.requires_init_from=false"]   # convnet96-stl10 otherwise asks for its CIFAR run
     recipe = load_recipe(name, overrides)
     if recipe.data.classes:  # e.g. STL-10's five classes: use five of the demo's instead
         overrides.append("data.classes=" + ",".join(ws.train_data().classes[:5]))

@@ -40,18 +40,53 @@ class GeneratedCIFAR100(torchvision.datasets.CIFAR100):
     meta: ClassVar[dict] = {"filename": "meta", "key": "fine_label_names", "md5": None}
 
 
-def seed_transform(mean: Sequence[float], std: Sequence[float]) -> T.Compose:
+def seed_transform(mean: Sequence[float], std: Sequence[float], padding: int = 4) -> T.Compose:
     """The seeds' training transform, applied to one PIL image at a time."""
-    return T.Compose([T.RandomCrop(32, padding=4), T.RandomHorizontalFlip(), T.ToTensor(),
+    return T.Compose([T.RandomCrop(32, padding=padding), T.RandomHorizontalFlip(), T.ToTensor(),
                       T.Normalize(tuple(mean), tuple(std))])
 
 
 def seed_loader(root: str | os.PathLike, mean: Sequence[float], std: Sequence[float],
-                batch_size: int = 128, workers: int = 2, seed: int = 0) -> DataLoader:
+                batch_size: int = 128, workers: int = 2, seed: int = 0, drop_last: bool = True,
+                padding: int = 4) -> DataLoader:
     """`root` holds `cifar-100-python/`; the DataLoader the seeds train from."""
-    ds = GeneratedCIFAR100(str(root), train=True, transform=seed_transform(mean, std), download=False)
-    return DataLoader(ds, batch_size=batch_size, shuffle=True, num_workers=workers, drop_last=True,
+    ds = GeneratedCIFAR100(str(root), train=True, transform=seed_transform(mean, std, padding), download=False)
+    return DataLoader(ds, batch_size=batch_size, shuffle=True, num_workers=workers, drop_last=drop_last,
                       generator=torch.Generator().manual_seed(seed))
+
+
+def seed_test_loader(root: str | os.PathLike, mean: Sequence[float], std: Sequence[float],
+                     batch_size: int = 256) -> DataLoader:
+    """The labelled test split with the seeds' test transform (ToTensor + Normalize)."""
+    tf = T.Compose([T.ToTensor(), T.Normalize(tuple(mean), tuple(std))])
+    ds = GeneratedCIFAR100(str(root), train=False, transform=tf, download=False)
+    return DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=0)
+
+
+def seed_epoch(model: nn.Module, loader: DataLoader, opt: torch.optim.Optimizer) -> float:
+    """One epoch of the seeds' loop (starter_code.py's `train`): fp32, NCHW, cross-entropy,
+    `for inputs, labels in loader`. Returns the mean training loss."""
+    loss_fn = nn.CrossEntropyLoss()
+    model.train()
+    total, n = 0.0, 0
+    for x, y in loader:
+        opt.zero_grad()
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        opt.step()
+        total, n = total + float(loss.detach()) * len(y), n + len(y)
+    return total / max(1, n)
+
+
+def seed_accuracy(model: nn.Module, loader: DataLoader) -> float:
+    """Top-1 accuracy over `loader` (starter_code.py's `validate`)."""
+    model.eval()
+    correct = total = 0
+    with torch.no_grad():
+        for x, y in loader:
+            correct += int((model(x).argmax(1) == y).sum())
+            total += len(y)
+    return correct / max(1, total)
 
 
 def plain_train(model: nn.Module, loader: DataLoader, steps: int, *, lr: float = 0.05,

@@ -17,7 +17,7 @@ import sys
 from kagglebench.errors import UserError
 
 # Commands listed in this order in --help; modules not named here come after.
-_ORDER = ["init", "data", "recipes", "train", "sweep", "runs", "eval", "compare", "report", "predict",
+_ORDER = ["init", "data", "recipes", "train", "sweep", "tune", "runs", "eval", "compare", "report", "predict",
           "ensemble", "submit", "submissions", "leaderboard", "bench", "demo", "gui"]
 
 

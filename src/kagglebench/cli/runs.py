@@ -15,18 +15,20 @@ if TYPE_CHECKING:
 
 DESCRIPTION = """\
 List the training runs recorded in this workspace: status (running, finished, stopped,
-diverged, failed), epochs done, best validation accuracy and the out-of-distribution
+diverged, failed, pruned), epochs done, best validation accuracy and the out-of-distribution
 accuracy once `kagglebench eval RUN_ID --ood` has measured it.
-With --sweep ID, only that sweep's runs, best first, with the settings each one tried."""
+With --sweep ID, only that sweep's runs, best first, with the settings each one tried;
+with --study NAME, only the trials of that `kagglebench tune` study, best first."""
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("runs", parents=[common], help="list training runs and their best scores",
                        description=DESCRIPTION)
     p.add_argument("--sweep", metavar="ID", help="only the runs of this sweep, ranked by validation accuracy")
+    p.add_argument("--study", metavar="NAME", help="only the runs of this tune study, ranked by validation accuracy")
     out = p.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true",
                      help='print a JSON list of {"id", "name", "recipe", "status", "epoch", "best_val_acc", '
-                          '"ood_acc"} on stdout')
+                          '"ood_acc", "study", "trial"} on stdout')
     out.add_argument("--csv", action="store_true",
                      help="print the runs as CSV (one row per run, a column per field) for a spreadsheet")
     p.set_defaults(func=run)
@@ -39,7 +41,7 @@ def _lookup(config: dict[str, Any], key: str) -> Any:
     return (config.get(section) or {}).get(name)
 
 
-def _rows(store: Store, sweep_id: str | None) -> tuple[list[dict[str, Any]], list[str]]:
+def _rows(store: Store, sweep_id: str | None, study: str | None = None) -> tuple[list[dict[str, Any]], list[str]]:
     keys: list[str] = []
     if sweep_id:
         sweep = store.get_sweep(sweep_id)
@@ -47,17 +49,18 @@ def _rows(store: Store, sweep_id: str | None) -> tuple[list[dict[str, Any]], lis
             raise UserError(sweep_id, "no such sweep in this workspace (`kagglebench runs` lists every run "
                             "with its sweep)")
         keys = list(sweep["grid"])
-    runs = store.list_runs(sweep_id=sweep_id)
+    runs = store.list_runs(sweep_id=sweep_id, study=study)
     rows = []
     for r in runs:
         row = {"id": r["id"], "name": r["name"], "recipe": r["recipe"], "status": r["status"],
                "epoch": r["epoch"], "total_epochs": r["total_epochs"], "best_val_acc": r["best_val_acc"],
                "ood_acc": r["ood_acc"], "images_per_s": r["images_per_s"], "sweep": r["sweep_id"],
-               "created": r["created"], "message": r["message"]}
+               "created": r["created"], "message": r["message"], "study": r.get("study"),
+               "trial": r.get("trial")}
         if sweep_id:
             row["overrides"] = {k: _lookup(r["config"], k) for k in keys}
         rows.append(row)
-    if sweep_id:
+    if sweep_id or study:
         rows.sort(key=lambda x: (x["best_val_acc"] is None, -(x["best_val_acc"] or 0.0)))
     return rows, keys
 
@@ -89,11 +92,11 @@ def _csv(rows: list[dict[str, Any]], keys: list[str]) -> str:
 
 
 _COLUMNS = ("id", "name", "recipe", "status", "epoch", "total_epochs", "best_val_acc", "ood_acc", "images_per_s",
-            "sweep", "created", "message")
+            "sweep", "study", "trial", "created", "message")
 
 
-def print_runs(ws: Workspace, sweep_id: str | None = None, fmt: str = "table") -> None:
-    """Print the runs (or one sweep's, ranked) as a table, JSON or CSV; reads the store only."""
+def print_runs(ws: Workspace, sweep_id: str | None = None, fmt: str = "table", study: str | None = None) -> None:
+    """Print the runs (or one sweep's or tune study's, ranked) as a table, JSON or CSV; reads the store only."""
     from kagglebench.store import Store
 
     if not ws.db_path.exists():
@@ -102,7 +105,7 @@ def print_runs(ws: Workspace, sweep_id: str | None = None, fmt: str = "table") -
             raise UserError(sweep_id, "no runs in this workspace yet")
     else:
         with Store(ws.db_path) as store:
-            rows, keys = _rows(store, sweep_id)
+            rows, keys = _rows(store, sweep_id, study)
     if fmt == "json":
         print(json.dumps(rows))
     elif fmt == "csv":
@@ -118,5 +121,5 @@ def run(args: argparse.Namespace) -> int:
     from kagglebench.workspace import find_workspace
 
     ws = find_workspace(args.workspace)
-    print_runs(ws, args.sweep, "json" if args.json else "csv" if args.csv else "table")
+    print_runs(ws, args.sweep, "json" if args.json else "csv" if args.csv else "table", args.study)
     return 0

@@ -74,7 +74,14 @@ def run(args: argparse.Namespace) -> int:
         from kagglebench.sweep import SWEEP_ENV
 
         sweep_id = os.environ.get(SWEEP_ENV) or None
-        result = train_run(ws, recipe, name=args.name, sweep_id=sweep_id)
+        # `kagglebench tune` starts each trial with its study and trial in the environment.
+        link = None
+        if os.environ.get("KAGGLEBENCH_TUNE_TRIAL"):
+            from kagglebench.tune.study import link_from_env
+            link = link_from_env()
+        result = train_run(ws, recipe, name=args.name, sweep_id=sweep_id,
+                           study=link.study if link else None, trial=link.number if link else None,
+                           on_epoch=link.on_epoch if link else None)
     if not distributed.env_info().is_main:
         return 0
     if args.json:
@@ -85,4 +92,4 @@ def run(args: argparse.Namespace) -> int:
         print(f"{result['id']}: {result['status']} after {result['epochs']} epoch(s){acc_text}")
         if result.get("message"):
             print(f"  {result['message']}")
-    return {"finished": 0, "stopped": 0}.get(result["status"], 1)
+    return {"finished": 0, "stopped": 0, "pruned": 0}.get(result["status"], 1)

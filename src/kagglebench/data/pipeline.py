@@ -1,9 +1,13 @@
 """The batched input pipeline (DESIGN.md boundary 5), in the style of airbench.
 
 The training split sits on the device as one uint8 NCHW tensor. Each batch is a slice of a
-seeded permutation; random crop (reflect padding), flips, an optional policy `augment`
-callable, normalization and resize all run as tensor operations on the whole batch. No
-per-sample PIL and no DataLoader workers.
+seeded permutation; then, as tensor operations on the whole batch and in the order a
+torchvision per-sample pipeline applies them: resize to the input size (a uint8 result,
+as PIL's Resize gives), random crop after padding (zeros as torchvision's RandomCrop, or
+reflect as airbench), flips, the optional per-image `augment` callable (policies, random
+resized crop, colour, affine, perspective, grayscale), normalization. Because the resize
+comes first, a crop's padding is in pixels of the input size: padding 12 on 96x96 inputs
+shifts an image by at most 12 pixels. No per-sample PIL and no DataLoader workers.
 
 Data-parallel sharding: `batch_size` is the global batch; every rank draws the same seeded
 permutation and keeps positions rank::world_size of each global batch.
@@ -42,41 +46,65 @@ def normalize(x_u8: torch.Tensor, mean: Sequence[float], std: Sequence[float],
     return x.contiguous(memory_format=torch.channels_last) if channels_last else x
 
 
+def resize_u8(x_u8: torch.Tensor, size: int | None) -> torch.Tensor:
+    """uint8 NCHW -> uint8 NCHW at size x size (bilinear, rounded): the first step of training,
+    so that crops and augmentations work at the model's input size, as the seeds' torchvision
+    pipelines (Resize, then the random transforms) do."""
+    if size is None or tuple(x_u8.shape[-2:]) == (size, size):
+        return x_u8
+    x = F.interpolate(x_u8.float(), size=(size, size), mode="bilinear", align_corners=False, antialias=False)
+    return x.round_().clamp_(0, 255).to(torch.uint8)
+
+
+PAD_MODES = ("zeros", "reflect")
 _CROP_TABLES: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
 
 
-def _crop_tables(h: int, w: int, padding: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+def _crop_tables(h: int, w: int, padding: int, mode: str, device: torch.device
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(row offsets (2p+1, h), column indices (2p+1, w)): for a crop shifted by s, the source
-    row/column in the *unpadded* image of each output row/column, reflect padding folded in."""
-    key = (h, w, padding, str(device))
+    row/column of each output row/column in the unpadded image with reflect padding folded in,
+    or, for zeros, in the image with one extra zero row and column at index h and w (so a
+    padded pixel reads that zero)."""
+    key = (h, w, padding, mode, str(device))
     if key not in _CROP_TABLES:
-        def reflected(size: int) -> torch.Tensor:
-            i = torch.arange(-padding, size + padding).abs()
+        def source(size: int) -> torch.Tensor:
+            i = torch.arange(-padding, size + padding)
+            if mode == "zeros":
+                return torch.where((i < 0) | (i >= size), size, i)
+            i = i.abs()
             return torch.where(i >= size, 2 * (size - 1) - i, i)
 
-        _CROP_TABLES[key] = ((reflected(h).unfold(0, h, 1) * w).to(device),
-                             reflected(w).unfold(0, w, 1).to(device))
+        stride = w + 1 if mode == "zeros" else w
+        _CROP_TABLES[key] = ((source(h).unfold(0, h, 1) * stride).to(device),
+                             source(w).unfold(0, w, 1).to(device))
     return _CROP_TABLES[key]
 
 
-def random_crop(x: torch.Tensor, padding: int, g: torch.Generator) -> torch.Tensor:
-    """Per-image random crop of the original size from the reflect-padded batch.
+def random_crop(x: torch.Tensor, padding: int, g: torch.Generator, mode: str = "reflect") -> torch.Tensor:
+    """Per-image random crop of the original size from the batch padded by `padding` pixels of
+    zeros (torchvision's RandomCrop(padding=p), the seeds' pipelines) or reflection (airbench).
 
-    Same result, for the same generator draws, as padding with F.pad(mode="reflect") and
-    slicing each image at its (dy, dx); but the padding is folded into one precomputed index
-    table and the crop is one `gather` on the unpadded batch: about 6x faster on a CPU than
-    pad + 4-D advanced indexing (BENCHMARKS.md), which made the crop most of a batch's cost.
+    Same result, for the same generator draws, as F.pad (constant 0 or reflect) and slicing each
+    image at its (dy, dx); but the padding is folded into one precomputed index table and the
+    crop is one `gather` (on the unpadded batch, or for zeros on the batch with one zero row and
+    column added): about 6x faster on a CPU than pad + 4-D advanced indexing (BENCHMARKS.md).
     """
     if padding <= 0:
         return x
+    if mode not in PAD_MODES:
+        raise ValueError(f"pad mode {mode!r} is not one of {', '.join(PAD_MODES)}")
     n, c, h, w = x.shape
-    if padding >= min(h, w):
+    if mode == "reflect" and padding >= min(h, w):
         raise ValueError(f"crop padding {padding} must be smaller than the image size {h}x{w} (reflect padding)")
     dy = torch.randint(0, 2 * padding + 1, (n,), generator=g).to(x.device)
     dx = torch.randint(0, 2 * padding + 1, (n,), generator=g).to(x.device)
-    rows, cols = _crop_tables(h, w, padding, x.device)
+    rows, cols = _crop_tables(h, w, padding, mode, x.device)
+    if mode == "zeros":
+        x = F.pad(x, (0, 1, 0, 1))   # the zero row and column the tables point padded pixels at
+    hs, ws = x.shape[-2:]
     idx = (rows[dy][:, :, None] + cols[dx][:, None, :]).view(n, 1, h * w).expand(n, c, h * w)
-    return x.reshape(n, c, h * w).gather(2, idx).view(n, c, h, w)
+    return x.reshape(n, c, hs * ws).gather(2, idx).view(n, c, h, w)
 
 
 def random_flip(x: torch.Tensor, dim: int, g: torch.Generator) -> torch.Tensor:
@@ -113,7 +141,8 @@ class BatchPipeline:
                  std: Sequence[float] = (0.5, 0.5, 0.5), size: int | None = None,
                  augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
                  channels_last: bool = False, rank: int = 0, world_size: int = 1,
-                 device: str | torch.device | None = None, alternating_flip: bool = False) -> None:
+                 device: str | torch.device | None = None, alternating_flip: bool = False,
+                 pad_mode: str = "reflect") -> None:
         if not 0 <= rank < world_size:
             raise ValueError(f"rank {rank} outside world_size {world_size}")
         dev = device or (images_u8_nhwc.device if isinstance(images_u8_nhwc, torch.Tensor) else "cpu")
@@ -122,6 +151,7 @@ class BatchPipeline:
                                       else labels, dtype=torch.int64).to(dev)
         self.batch_size, self.shuffle, self.drop_last, self.seed = batch_size, shuffle, drop_last, seed
         self.crop_padding, self.hflip, self.vflip, self.augment = crop_padding, hflip, vflip, augment
+        self.pad_mode = pad_mode
         self.mean, self.std, self.size, self.channels_last = mean, std, size, channels_last
         self.rank, self.world_size, self.epoch = rank, world_size, 0
         # Alternating flip (with hflip): the same seeded half on every rank, indexed by image.
@@ -161,7 +191,8 @@ class BatchPipeline:
         for b in range(len(self)):
             idx = order[b * bs:(b + 1) * bs][self.rank::self.world_size].to(self.images.device)
             x = self.images.index_select(0, idx)    # same as images[idx], ~10x faster on a CPU
-            x = random_crop(x, self.crop_padding, ga)
+            x = resize_u8(x, self.size)
+            x = random_crop(x, self.crop_padding, ga, self.pad_mode)
             if self.hflip and self.flip_half is not None:
                 x = alternating_flip(x, self.flip_half[idx], self.epoch)
             elif self.hflip:

@@ -64,10 +64,10 @@ def _array_source(key: str, images: np.ndarray, labels: np.ndarray | None, extra
 
 
 def _val(run: Run) -> tuple[np.ndarray, np.ndarray]:
-    pos, labels = run.val()
-    if len(pos) == 0:
+    images, labels = run.val_images()
+    if len(labels) == 0:
         raise UserError(run.id, "the run has no validation split (data.val_fraction = 0)")
-    return np.asarray(run.ws.train_data().images[pos]), labels
+    return images, labels
 
 
 def _labelled_test(run: Run) -> tuple[np.ndarray, np.ndarray]:
@@ -320,5 +320,5 @@ def labels(ws: Workspace, run_id: str, split: str, *, device: str | None = None,
 def ood_index(ws: Workspace, run_id: str, *, device: str | None = None, ood_samples: int | None = None
               ) -> list[tuple[str, int, int, int]]:
     """(corruption, severity, start, stop) row ranges of the OOD logits."""
-    n_val = len(Run.open(ws, run_id).val()[0])
+    n_val = len(Run.open(ws, run_id).val_images()[1])
     return ood.index(min(ood_samples or ood.default_samples(pick_device(device), n_val), n_val))

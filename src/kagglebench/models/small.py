@@ -16,9 +16,12 @@ def _size(input_size: int | None, default: int) -> int:
     return int(input_size or default)
 
 
-def _conv_bn_relu(cin: int, cout: int, k: int = 3, stride: int = 1, padding: int | None = None) -> list:
+def _conv_bn_relu(cin: int, cout: int, k: int = 3, stride: int = 1, padding: int | None = None,
+                  bias: bool = False) -> list:
+    # The seed reports describe plain nn.Conv2d layers (bias on, torch's default) before their
+    # BatchNorm; kagglebench's own demo net leaves the redundant bias out.
     pad = k // 2 if padding is None else padding
-    return [nn.Conv2d(cin, cout, k, stride, pad, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
+    return [nn.Conv2d(cin, cout, k, stride, pad, bias=bias), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
 
 
 class Classifier(nn.Module):
@@ -70,7 +73,7 @@ def simplecnn_3block(num_classes: int, input_size: int | None = None) -> nn.Modu
     s = _size(input_size, 32) // 8
     layers: list[nn.Module] = []
     for cin, cout in ((3, 64), (64, 128), (128, 256)):
-        layers += _conv_bn_relu(cin, cout) + _conv_bn_relu(cout, cout) + [nn.MaxPool2d(2)]
+        layers += _conv_bn_relu(cin, cout, bias=True) + _conv_bn_relu(cout, cout, bias=True) + [nn.MaxPool2d(2)]
     layers += [nn.Flatten(), nn.Linear(256 * s * s, 512), nn.ReLU(inplace=True), nn.Dropout(0.5)]
     return Classifier(nn.Sequential(*layers), nn.Linear(512, num_classes))
 
@@ -88,11 +91,11 @@ def simplecnn_1conv(num_classes: int, input_size: int | None = None) -> nn.Modul
 def convnet96(num_classes: int, input_size: int | None = None) -> nn.Module:
     # The stride-3 stem brings 96x96 (upscaled CIFAR or STL-10) back to 32x32, so
     # pre-training and fine-tuning see features at the same scale (seed 004).
-    layers = _conv_bn_relu(3, 64, 3, stride=3, padding=0)
-    layers += _conv_bn_relu(64, 128, 5) + [nn.MaxPool2d(2)]
+    layers = _conv_bn_relu(3, 64, 3, stride=3, padding=0, bias=True)
+    layers += _conv_bn_relu(64, 128, 5, bias=True) + [nn.MaxPool2d(2)]
     for cin in (128, 256):
-        layers += _conv_bn_relu(cin, cin * 2) + [nn.MaxPool2d(2)]
-    layers += _conv_bn_relu(512, 1024) + [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
+        layers += _conv_bn_relu(cin, cin * 2, bias=True) + [nn.MaxPool2d(2)]
+    layers += _conv_bn_relu(512, 1024, bias=True) + [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
     layers += [nn.Linear(1024, 512), nn.ReLU(inplace=True), nn.Linear(512, 512), nn.ReLU(inplace=True),
                nn.Dropout(0.5)]
     return Classifier(nn.Sequential(*layers), nn.Linear(512, num_classes))

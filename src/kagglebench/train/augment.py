@@ -1,11 +1,14 @@
-"""Policy and colour augmentations from torchvision v2, applied to uint8 NCHW batches.
+"""Policy, crop and colour augmentations from torchvision v2, applied to uint8 NCHW batches.
 
-`create_augment(data_cfg)` reads the recipe's `[data]` keys (policy, color_jitter,
-affine_degrees, perspective, grayscale) and returns a callable for
+`create_augment(data_cfg)` reads the recipe's `[data]` keys (policy, random_resized_crop,
+color_jitter, affine_degrees, perspective, grayscale) and returns a callable for
 `BatchPipeline(augment=...)`, or None when the recipe asks for none. torchvision v2
-transforms draw one set of parameters per call, so the batch is cut into small groups
-that each get their own draw: close to per-image variety at a fraction of the cost.
-Draws use the global torch generator, which checkpoints save.
+transforms draw one set of parameters per call, so the callable calls them once per image:
+every image gets its own parameters, as in the seeds' per-sample pipelines (these are
+torchvision's own transforms, on tensors instead of PIL images). It costs about 3 ms per
+96x96 image for seed 004's five transforms on one CPU core (colour jitter most of it), about
+0.2 ms per 32x32 image for AutoAugment. Draws use the global torch generator, which
+checkpoints save.
 """
 
 from __future__ import annotations
@@ -25,11 +28,33 @@ POLICIES: dict[str, Any] = {
 }
 
 
+class RandomResizedCropToInput:
+    """v2.RandomResizedCrop back to the image's own size (the pipeline has already resized to the
+    input size), area scale in [scale, 1] and torchvision's default aspect ratios (3/4 to 4/3)."""
+
+    def __init__(self, scale: float) -> None:
+        self.scale = scale
+        self._by_size: dict[tuple[int, int], Any] = {}
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        from torchvision.transforms import v2
+
+        size = tuple(x.shape[-2:])
+        if size not in self._by_size:
+            self._by_size[size] = v2.RandomResizedCrop(size, scale=(self.scale, 1.0), antialias=True)
+        return self._by_size[size](x)
+
+    def __repr__(self) -> str:
+        return f"RandomResizedCrop(scale=({self.scale}, 1.0))"
+
+
 def build_transforms(cfg: Any) -> list[Any]:
     """The v2 transforms a `[data]` config asks for, in the order they are applied."""
     from torchvision.transforms import v2
 
     out: list[Any] = []
+    if getattr(cfg, "random_resized_crop", 0.0) > 0:
+        out.append(RandomResizedCropToInput(cfg.random_resized_crop))
     make = POLICIES[cfg.policy]        # config has checked the name
     if make is not None:
         out.append(make(v2))
@@ -46,27 +71,25 @@ def build_transforms(cfg: Any) -> list[Any]:
 
 
 class BatchAugment:
-    """Apply a v2 pipeline to a uint8 (N, C, H, W) batch, one parameter draw per group."""
+    """Apply a v2 pipeline to a uint8 (N, C, H, W) batch, one parameter draw per image."""
 
-    def __init__(self, transforms: list[Any], group: int = 4) -> None:
+    def __init__(self, transforms: list[Any]) -> None:
         from torchvision.transforms import v2
 
         self.transform = v2.Compose(transforms)
-        self.group = max(1, group)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         import torch
 
         if x.dtype != torch.uint8:
             raise TypeError(f"augment expects uint8 images, got {x.dtype}")
-        parts = [self.transform(chunk) for chunk in x.split(self.group)]
-        return torch.cat(parts)
+        return torch.stack([self.transform(image) for image in x.unbind(0)]) if len(x) else x
 
     def __repr__(self) -> str:
-        return f"BatchAugment({self.transform}, group={self.group})"
+        return f"BatchAugment({self.transform}, per image)"
 
 
-def create_augment(cfg: Any, group: int = 4) -> BatchAugment | None:
-    """The callable for `BatchPipeline(augment=...)`, or None if the recipe uses no policy."""
+def create_augment(cfg: Any) -> BatchAugment | None:
+    """The callable for `BatchPipeline(augment=...)`, or None if the recipe asks for no augmentation."""
     transforms = build_transforms(cfg)
-    return BatchAugment(transforms, group) if transforms else None
+    return BatchAugment(transforms) if transforms else None

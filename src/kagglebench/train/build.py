@@ -99,13 +99,18 @@ def load_data(ws: Workspace, recipe: Recipe, device: torch.device) -> TrainData:
     mean, std = (list(d.mean), list(d.std)) if d.mean and d.std else _channel_stats(train_np)
     size = d.input_size or int(train_np.shape[1])
     val_np = np.ascontiguousarray(ds.images[s.val]) if len(s.val) else None
+    val_labels, split = s.labels[s.val], s.record(d.val_fraction, d.split_seed)
+    if d.val_split == "test":   # seeds 003/004: train on everything, validate on the labelled test split
+        from kagglebench.runs import labelled_test_as_val, test_split_record
+
+        val_np, val_labels, kept = labelled_test_as_val(ws, d)
+        split = test_split_record(split, kept)
     return TrainData(
         train_x=torch.from_numpy(train_np).to(device),
         train_y=torch.from_numpy(s.labels[s.train]).to(device),
         val_x=torch.from_numpy(val_np).to(device) if val_np is not None else None,
-        val_y=torch.from_numpy(s.labels[s.val]).to(device) if val_np is not None else None,
-        classes=s.classes, mean=mean, std=std, size=size, split=s.record(d.val_fraction, d.split_seed),
-        source=str(ds.path))
+        val_y=torch.from_numpy(val_labels).to(device) if val_np is not None else None,
+        classes=s.classes, mean=mean, std=std, size=size, split=split, source=str(ds.path))
 
 
 def resolved_recipe(recipe: Recipe, data: TrainData) -> Recipe:

@@ -354,7 +354,7 @@ def recipe_lr_range(ws: Workspace, recipe: Recipe, *, min_lr: float = 1e-7, max_
     batches = BatchPipeline(data.train_x, data.train_y, min(t.batch_size, len(data.train_y)), shuffle=True,
                             drop_last=True, seed=t.seed, crop_padding=d.crop_padding, hflip=d.hflip,
                             vflip=d.vflip, mean=data.mean, std=data.std, size=data.size,
-                            augment=create_augment(d), channels_last=t.channels_last)
+                            augment=create_augment(d), channels_last=t.channels_last, pad_mode=d.pad_mode)
     return lr_range_test(model, batches, lambda _: create_optimizer(build.param_groups(model, recipe),
                                                                     recipe.optim),
                          min_lr=min_lr, max_lr=max_lr, num_iter=num_iter,

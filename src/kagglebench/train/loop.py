@@ -22,7 +22,7 @@ from torch import nn
 
 from kagglebench.train import augmix
 from kagglebench.train.mixing import mix_batch, soft_cross_entropy
-from kagglebench.train.optim import lr_at, set_lr
+from kagglebench.train.optim import lr_at, momentum_at, set_lr, set_momentum
 
 
 class Diverged(Exception):
@@ -88,6 +88,9 @@ class Schedule:
                      steps_per_epoch=self.steps_per_epoch, total_steps=self.total_steps,
                      swa_lr=swa_lr, swa_start_step=swa_start)
 
+    def momentum(self, step: int) -> float | None:
+        return momentum_at(step, schedule=self.recipe.schedule, total_steps=self.total_steps)
+
 
 def swa_start_epoch(recipe: Any) -> int:
     """The first epoch (0-based) that SWA averages: train.swa_start_epoch, or 75% of the way in."""
@@ -105,7 +108,8 @@ def train_step(parts: Parts, x: torch.Tensor, y: torch.Tensor, recipe: Any,
             logits_all = parts.model(x)
         loss, logits = augmix.jsd_loss(logits_all, y, t.jsd_weight, t.label_smoothing)
     else:
-        inputs, target = mix_batch(x, y, num_classes, mixup_alpha=t.mixup_alpha, cutmix_alpha=t.cutmix_alpha)
+        inputs, target = mix_batch(x, y, num_classes, mixup_alpha=t.mixup_alpha, cutmix_alpha=t.cutmix_alpha,
+                                   prob=t.mix_prob)
         with parts.autocast():
             logits = parts.model(inputs)
         loss = soft_cross_entropy(logits, target, t.label_smoothing)
@@ -174,6 +178,9 @@ def train_one_epoch(parts: Parts, state: TrainState, recipe: Any, batches: Itera
     for x, y in batches:
         lr = schedule.lr(state.step)
         set_lr(parts.optimizer, lr)
+        momentum = schedule.momentum(state.step)
+        if momentum is not None:
+            set_momentum(parts.optimizer, momentum)
         loss, correct = train_step(parts, x, y, recipe, num_classes)
         state.step += 1
         state.batch += 1

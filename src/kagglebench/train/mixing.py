@@ -39,10 +39,13 @@ def cutmix(x: torch.Tensor, y_soft: torch.Tensor, alpha: float) -> tuple[torch.T
 
 
 def mix_batch(x: torch.Tensor, y: torch.Tensor, num_classes: int, *, mixup_alpha: float = 0.0,
-              cutmix_alpha: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+              cutmix_alpha: float = 0.0, prob: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
     """Images and targets for one training step. With both alphas set, each batch picks one
-    of the two at random (as timm does). Without either, the targets stay hard labels."""
+    of the two at random (as timm does). Without either, the targets stay hard labels. With
+    `prob` < 1 a batch is mixed with that probability only (seed 003's notebook: cutmix_prob 0.5)."""
     if mixup_alpha <= 0 and cutmix_alpha <= 0:
+        return x, y
+    if prob < 1.0 and not bool(torch.rand(()) < prob):
         return x, y
     y_soft = F.one_hot(y, num_classes).to(x.dtype)
     use_cutmix = cutmix_alpha > 0 and (mixup_alpha <= 0 or bool(torch.rand(()) < 0.5))

@@ -176,10 +176,10 @@ def lr_at(step: int, *, base_lr: float, schedule: Any, steps_per_epoch: int, tot
 
     Linear warm-up over `schedule.warmup_epochs` comes first (not for one-cycle or airbench,
     which have their own ramps); then step decay every `step_size` epochs, cosine to zero,
-    one-cycle (ramp to the peak over the first 30%, cosine down to peak/1e4), or airbench's
-    (airbench94's get_lr: linear from 0.2x to the peak over the first int(23%) of the steps,
-    then linear down to 0.07x at the last step). With SWA, the lr is held at `swa_lr` from
-    the SWA start on.
+    one-cycle (torch's OneCycleLR defaults: cosine ramp from peak/25 over the first 30%, cosine
+    down to peak/25/1e4), or airbench's (airbench94's get_lr: linear from 0.2x to the peak over
+    the first int(23%) of the steps, then linear down to 0.07x at the last step). With SWA, the
+    lr is held at `swa_lr` from the SWA start on.
     """
     if swa_lr is not None and swa_start_step is not None and step >= swa_start_step:
         return swa_lr
@@ -207,14 +207,9 @@ def _cosine(step: int, base_lr: float, schedule: Any, steps_per_epoch: int, tota
     return base_lr * 0.5 * (1.0 + math.cos(math.pi * min(1.0, t)))
 
 
-def _onecycle(step: int, base_lr: float, schedule: Any, steps_per_epoch: int, total: int, warmup: int) -> float:
-    # The same shape as torch.optim.lr_scheduler.OneCycleLR's defaults.
-    up = max(1, int(0.3 * total))
-    start, end = base_lr / 25.0, base_lr / 1e4
-    if step < up:
-        return start + (base_lr - start) * 0.5 * (1 - math.cos(math.pi * step / up))
-    t = min(1.0, (step - up) / max(1, total - up))
-    return end + (base_lr - end) * 0.5 * (1 + math.cos(math.pi * t))
+def _onecycle_lr(step: int, base_lr: float, schedule: Any, steps_per_epoch: int, total: int, warmup: int) -> float:
+    # torch.optim.lr_scheduler.OneCycleLR's defaults, computed as it computes them (_onecycle).
+    return base_lr * _onecycle(step, total)[0]
 
 
 def _airbench(step: int, base_lr: float, schedule: Any, steps_per_epoch: int, total: int, warmup: int) -> float:
@@ -231,7 +226,44 @@ _OWN_RAMP = ("onecycle", "airbench")   # schedules that ignore warmup_epochs: th
 
 # The schedule registry: schedule.name -> lr(step, base_lr, [schedule], steps/epoch, total steps, warm-up steps).
 SCHEDULES: dict[str, Callable[..., float]] = {"none": _constant, "step": _step, "cosine": _cosine,
-                                              "onecycle": _onecycle, "airbench": _airbench}
+                                              "onecycle": _onecycle_lr, "airbench": _airbench}
+
+
+def _cos(start: float, end: float, pct: float) -> float:
+    return end + (start - end) / 2.0 * (math.cos(math.pi * pct) + 1)
+
+
+def _onecycle(step: int, total: int) -> tuple[float, float]:
+    """(lr / max_lr, momentum) at `step` of torch.optim.lr_scheduler.OneCycleLR with its defaults
+    (pct_start 0.3, cosine annealing, div_factor 25, final_div_factor 1e4, momentum 0.95 ->
+    0.85 -> 0.95), written out as its `get_lr` computes them (the tests compare with torch)."""
+    phases = ((float(0.3 * total) - 1, 1 / 25, 1.0, 0.95, 0.85),
+              (float(total - 1), 1.0, 1 / 25 / 1e4, 0.85, 0.95))
+    start_step = 0.0
+    for i, (end_step, lr0, lr1, m0, m1) in enumerate(phases):
+        if step <= end_step or i == len(phases) - 1:
+            pct = (step - start_step) / max(1e-12, end_step - start_step)
+            return _cos(lr0, lr1, pct), _cos(m0, m1, pct)
+        start_step = end_step
+    raise AssertionError("unreachable")
+
+
+def momentum_at(step: int, *, schedule: Any, total_steps: int) -> float | None:
+    """The momentum (SGD) or beta1 (Adam/AdamW) at `step`, when the schedule cycles it
+    (onecycle with schedule.cycle_momentum, as torch's OneCycleLR does by default, overriding
+    optim.momentum); None when the optimizer's own setting holds."""
+    if schedule.name.lower() != "onecycle" or not getattr(schedule, "cycle_momentum", False):
+        return None
+    return _onecycle(step, max(1, total_steps))[1]
+
+
+def set_momentum(optimizer: Any, momentum: float) -> None:
+    """Set SGD's momentum or Adam's beta1 in every group (as OneCycleLR does)."""
+    for g in optimizer.param_groups:
+        if "betas" in g:
+            g["betas"] = (momentum, *g["betas"][1:])
+        elif "momentum" in g:
+            g["momentum"] = momentum
 
 
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:

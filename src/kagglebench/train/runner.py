@@ -18,6 +18,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -153,7 +154,7 @@ def _make_pipeline(recipe: Recipe, data: build.TrainData, info: dist.DistInfo) -
                          seed=t.seed, crop_padding=d.crop_padding, hflip=d.hflip, vflip=d.vflip,
                          mean=data.mean, std=data.std, size=data.size, augment=with_augmix(create_augment(d), recipe),
                          channels_last=t.channels_last, rank=info.rank, world_size=info.world_size,
-                         alternating_flip=d.alternating_flip)
+                         alternating_flip=d.alternating_flip, pad_mode=d.pad_mode)
     if len(pipe) == 0:
         raise UserError(f"batch_size={t.batch_size}", f"larger than the training split "
                         f"({data.split['n_train']} images) with train.drop_last: lower batch_size")
@@ -190,6 +191,10 @@ def _load_state(parts: loop.Parts, ckpt: dict[str, Any]) -> loop.TrainState:
 
 # ------------------------------------------------------------------ the run
 
+# After each epoch's validation: (epoch, that epoch's metrics row) -> None to go on, or why to stop (pruned).
+EpochHook = Callable[[int, dict[str, Any]], "str | None"]
+
+
 @dataclass
 class Training:
     """A run in progress: what the epoch loop reads and updates (main rank: store, keeper, trackers)."""
@@ -210,6 +215,7 @@ class Training:
     stop: StopFlag
     trackers: Trackers | None = None
     sampler: Sampler | None = None
+    on_epoch: EpochHook | None = None       # `kagglebench tune`: report the epoch, maybe prune
 
     @property
     def higher(self) -> bool:
@@ -217,9 +223,12 @@ class Training:
 
 
 def train_run(ws: Workspace, recipe: Recipe | None = None, *, name: str | None = None, run_id: str | None = None,
-              sweep_id: str | None = None, stop_after_steps: int | None = None) -> dict[str, Any]:
+              sweep_id: str | None = None, stop_after_steps: int | None = None, study: str | None = None,
+              trial: int | None = None, on_epoch: EpochHook | None = None) -> dict[str, Any]:
     """Train `recipe` as a new run, or resume `run_id`; returns {"id", "status", "best_val_acc",
-    "epochs", "message"}. `stop_after_steps` stops (as SIGTERM would) once that many steps are done."""
+    "epochs", "message"}. `stop_after_steps` stops (as SIGTERM would) once that many steps are done.
+    `study`/`trial` tag the run for `kagglebench tune`; `on_epoch` is called after each epoch's
+    validation and ends the run as `pruned` when it returns a reason."""
     main = dist.env_info().is_main
     store = ws.store() if main else None
     ckpt = None
@@ -234,16 +243,22 @@ def train_run(ws: Workspace, recipe: Recipe | None = None, *, name: str | None =
             if recipe.data.alternating_flip and not recipe.data.hflip:
                 raise UserError("data.alternating_flip", "chooses how horizontal flips are drawn, so it "
                                 "needs data.hflip = true (or set data.alternating_flip = false)")
+            if recipe.model.requires_init_from and not recipe.model.init_from:
+                raise UserError("model.init_from", f"recipe {recipe.name} fine-tunes a trained network: set "
+                                "model.init_from=RUN_ID (or a .pt file) to start from its weights, or "
+                                "model.requires_init_from=false to train from scratch on purpose")
         info = dist.setup(recipe.train.device)
         device = torch.device(info.device) if info.distributed else build.device_of(recipe)
         build.seed_everything(recipe.train.seed + info.rank, recipe.train.deterministic)
         data = build.load_data(ws, recipe, device)
         recipe = build.resolved_recipe(recipe, data)
         if run_id is None:
-            run_id = _create_run(ws, store, recipe, data, name, sweep_id, info)
+            run_id = _create_run(ws, store, recipe, data, name, sweep_id, info, study, trial)
         log = RunLog(Path(ws.runs_dir) / run_id / "train.log", main)
         try:
-            return _train(_assemble(ws, store, recipe, data, device, run_id, ckpt, info, log, stop_after_steps))
+            run = _assemble(ws, store, recipe, data, device, run_id, ckpt, info, log, stop_after_steps)
+            run.on_epoch = on_epoch
+            return _train(run)
         finally:
             log.close()
             dist.cleanup()
@@ -268,7 +283,8 @@ def _prepare_resume(ws: Workspace, store: Store | None, run_id: str) -> tuple[Re
 
 
 def _create_run(ws: Workspace, store: Store | None, recipe: Recipe, data: build.TrainData, name: str | None,
-                sweep_id: str | None, info: dist.DistInfo) -> str:
+                sweep_id: str | None, info: dist.DistInfo, study: str | None = None,
+                trial: int | None = None) -> str:
     """Record the new run (store row and the Run file, once) on the main rank; every rank gets its id."""
     from kagglebench.config import recipe_to_dict
 
@@ -280,8 +296,8 @@ def _create_run(ws: Workspace, store: Store | None, recipe: Recipe, data: build.
         Run.write(run_dir, run_id, recipe, data.classes, data.split, data=data.source, world_size=info.world_size)
         store.create_run(run_id, name=name or recipe.name, recipe=recipe.name, config=recipe_to_dict(recipe),
                          run_dir=os.path.relpath(run_dir, ws.root), total_epochs=recipe.train.epochs,
-                         sweep_id=sweep_id, git_commit=_git_commit(), versions=_versions(),
-                         pid=os.getpid())
+                         sweep_id=sweep_id, study=study, trial=trial, git_commit=_git_commit(),
+                         versions=_versions(), pid=os.getpid())
     return dist.broadcast_object(run_id, info)
 
 
@@ -485,6 +501,18 @@ def _end_epoch(run: Training, train_out: dict[str, Any]) -> bool:
     return bool(patience and monitored is not None and st.bad_epochs >= patience)
 
 
+def _epoch_hook(run: Training) -> str | None:
+    """The caller's `on_epoch` (a tune trial's pruner), on the main rank; every rank learns its answer."""
+    if run.on_epoch is None:
+        return None
+    reason = run.on_epoch(run.state.epoch, run.state.history[-1]) if run.info.is_main else None
+    if run.state.epoch >= run.recipe.train.epochs:
+        reason = None  # the last epoch is done: nothing left to save by stopping
+    if dist.any_rank(reason is not None, run.info):
+        return reason or "pruned (decided on the main rank)"
+    return None
+
+
 def _finish_swa(run: Training) -> None:
     """Recompute BatchNorm statistics for the averaged weights, then validate and save them."""
     parts, st = run.parts, run.state
@@ -529,7 +557,11 @@ def _epochs(run: Training) -> tuple[str, str | None]:
                                        should_stop=lambda: _should_stop(run), progress=progress)
             if out["stopped"]:
                 break
-            if _end_epoch(run, out):
+            early = _end_epoch(run, out)
+            pruned = _epoch_hook(run)
+            if pruned:
+                return "pruned", pruned
+            if early:
                 run.log(f"early stopping: {t.early_stopping_metric} has not improved for "
                         f"{t.early_stopping_patience} epochs")
                 break

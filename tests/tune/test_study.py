@@ -1,0 +1,91 @@
+"""The study's bookkeeping without training: budget counting, dead-worker reaping, the trial link."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+
+import optuna
+import pytest
+from optuna.distributions import FloatDistribution
+from optuna.trial import TrialState
+
+from kagglebench.tune import study as st
+
+SETTINGS = {"pruner": "median", "startup_trials": 1, "warmup_epochs": 0, "ood_samples": 1}
+ATTRS = {"recipe": {"name": "demo-cnn"}, "objective": "val_acc", "trials": 3,
+         "space": {"params": {"optim.lr": {"log": [0.01, 1.0], "integer": False}}, "settings": SETTINGS,
+                   "first": [{"optim.lr": 0.1}]}}
+LR = {"optim.lr": FloatDistribution(0.01, 1.0, log=True)}
+
+
+@pytest.fixture
+def journal(tmp_path):
+    return str(tmp_path / "optuna-journal.log")
+
+
+def _dead_pid() -> int:
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p.wait()
+    return p.pid
+
+
+def test_create_resume_and_refuse_a_different_space(journal):
+    study, stored, created = st.create_or_resume(journal, "s", ATTRS)
+    assert created and stored == ATTRS
+    assert [t.system_attrs["fixed_params"] for t in study.get_trials(states=(TrialState.WAITING,))] == \
+        [{"optim.lr": 0.1}]
+    again, stored, created = st.create_or_resume(journal, "s", {**ATTRS, "trials": 5})
+    assert not created and stored["trials"] == 5 and again.user_attrs[st.ATTR]["trials"] == 5
+    assert len(again.get_trials()) == 1                     # [[first]] is queued once, not again
+    other = {**ATTRS, "space": {**ATTRS["space"], "params": {"optim.lr": {"float": [0.01, 1.0]}}}}
+    with pytest.raises(st.UserError, match="different search space"):
+        st.create_or_resume(journal, "s", other)
+
+
+def test_dead_workers_trials_fail_once_and_their_settings_are_queued_once(journal):
+    study, _, _ = st.create_or_resume(journal, "s", {**ATTRS, "space": {**ATTRS["space"], "first": []}})
+    here, now = socket.gethostname(), time.time()
+    dead = study.ask(LR)
+    dead.set_user_attr("host", here)
+    dead.set_user_attr("pid", _dead_pid())
+    alive = study.ask(LR)
+    alive.set_user_attr("host", here)
+    alive.set_user_attr("pid", __import__("os").getpid())
+    silent = study.ask(LR)                                  # another machine, quiet for too long
+    silent.set_user_attr("host", "elsewhere")
+    silent.set_user_attr("heartbeat", now - st.STALE_S - 5)
+    recent = study.ask(LR)
+    recent.set_user_attr("host", "elsewhere")
+    recent.set_user_attr("heartbeat", now)
+    assert st.counted(study) == 4
+
+    assert sorted(st.reap(study)) == [dead.number, silent.number]
+    states = {t.number: t.state for t in study.get_trials()}
+    assert states[dead.number] == states[silent.number] == TrialState.FAIL
+    assert states[alive.number] == states[recent.number] == TrialState.RUNNING
+    assert st.counted(study) == 2                           # failed trials do not use the budget
+    queued = study.get_trials(states=(TrialState.WAITING,))
+    assert sorted((t.user_attrs["retry_of"], t.system_attrs["fixed_params"]["optim.lr"]) for t in queued) == \
+        sorted([(dead.number, dead.params["optim.lr"]), (silent.number, silent.params["optim.lr"])])
+    assert st.reap(study) == [] and len(study.get_trials(states=(TrialState.WAITING,))) == 2
+
+
+def test_the_trial_link_reports_epochs_and_prunes_a_laggard(journal, monkeypatch):
+    study, _, _ = st.create_or_resume(journal, "s", {**ATTRS, "space": {**ATTRS["space"], "first": []}})
+    good = study.ask(LR)
+    for epoch, acc in ((1, 0.5), (2, 0.7), (3, 0.8)):
+        good.report(acc, epoch)
+    study.tell(good, 0.8)
+    bad = study.ask(LR)
+    for k, v in ((st.ENV_STORAGE, journal), (st.ENV_STUDY, "s"), (st.ENV_TRIAL, str(bad._trial_id))):
+        monkeypatch.setenv(k, v)
+    link = st.link_from_env()                               # what `kagglebench train` does in the child
+    assert (link.study, link.number) == ("s", bad.number)
+    assert link.on_epoch(1, {"val_loss": 2.0}) is None      # no accuracy: nothing to judge
+    reason = link.on_epoch(1, {"val_acc": 0.1})
+    assert reason.startswith("pruned by the median pruner after epoch 1 (val_acc 0.1000)")
+    assert optuna.load_study(study_name="s", storage=st.open_storage(journal)).trials[bad.number] \
+        .intermediate_values == {1: 0.1}
