@@ -11,14 +11,10 @@ from __future__ import annotations
 import csv
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from kagglebench.errors import UserError
-
-if TYPE_CHECKING:
-    pass
 
 
 class OodIds(Sequence):
