@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from kagglebench.workspace import Workspace
 from tests.kaggle.double import KaggleDouble
 
 
@@ -86,3 +87,14 @@ def error_line(err: str) -> str:
     assert len(lines) == 1, err
     assert err.rstrip().endswith(lines[0]), err  # the error is the last thing said
     return lines[0]
+
+
+# A copy of the demo workspace and a double serving its competition, for the submit tests.
+@pytest.fixture
+def ws(fresh_ws: Path) -> Workspace:
+    return Workspace(fresh_ws)
+
+
+@pytest.fixture
+def kd(make_double, ws: Workspace) -> KaggleDouble:
+    return make_double(competition=ws.competition, answer_key=ws.answer_key())

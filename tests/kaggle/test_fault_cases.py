@@ -25,16 +25,6 @@ from tests.kaggle.conftest import error_line
 from tests.kaggle.double import KaggleDouble
 
 
-@pytest.fixture
-def ws(fresh_ws: Path) -> Workspace:
-    return Workspace(fresh_ws)
-
-
-@pytest.fixture
-def kd(make_double, ws: Workspace) -> KaggleDouble:
-    return make_double(competition=ws.competition, answer_key=ws.answer_key())
-
-
 def _answers(ws: Workspace, name: str = "answers.csv") -> Path:
     """A valid submission: the demo's answer key, copied into the workspace."""
     path = ws.root / name

@@ -22,16 +22,6 @@ def _connect() -> C.KaggleClient:
     return C.connect(timeout=5.0, backoff=0.01)
 
 
-@pytest.fixture
-def ws(fresh_ws: Path) -> Workspace:
-    return Workspace(fresh_ws)
-
-
-@pytest.fixture
-def kd(make_double, ws: Workspace) -> KaggleDouble:
-    return make_double(competition=ws.competition, answer_key=ws.answer_key())
-
-
 def _good_csv(ws: Workspace, tmp_path: Path, wrong: int = 0) -> Path:
     """The answer key as a submission, with the first `wrong` labels changed."""
     lines = ws.answer_key().read_text().splitlines()
