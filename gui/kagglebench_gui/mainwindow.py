@@ -74,6 +74,18 @@ def delete_run_files(ws: WorkspaceInfo, run: dict) -> str:
     return f"deleted run {run['id']} and its folder"
 
 
+def launch_error(answer: dict | None, rc: int, log: Path) -> str:
+    """Why a child we launched failed, from its JSON answer: the engine's error document, or a
+    run's final message; else its exit status and where its log is (the log is not parsed)."""
+    answer = answer or {}
+    err = answer.get("error")
+    if isinstance(err, dict) and err.get("message"):
+        return str(err["message"])
+    if answer.get("message"):
+        return f"{answer.get('status', 'failed')}: {answer['message']}"
+    return f"exit status {rc} (its log: {log})"
+
+
 class MainWindow(QMainWindow):
     open_workspace_requested = Signal(str)  # app.py swaps windows; empty string = ask
 
@@ -330,7 +342,7 @@ class MainWindow(QMainWindow):
                           lambda m: self.show_error(f"could not start {what}: {m}"))
 
     def _reap(self) -> None:
-        for launch, rc, tail in self.procs.reap():
+        for launch, rc, answer in self.procs.reap():
             run = next((r for r in self.runs if r.get("pid") == launch.proc.pid), None)
             if run is not None and run["status"] in ("stopped", "diverged", "pruned", "failed"):
                 self.show_message(f"{launch.what}: {run['status']}")
@@ -339,8 +351,7 @@ class MainWindow(QMainWindow):
             elif rc < 0 or rc == 143:
                 self.show_message(f"{launch.what}: stopped")
             else:
-                last = tail.splitlines()[-1] if tail else f"exit status {rc}"
-                self.show_error(f"{launch.what} ended with an error: {last}")
+                self.show_error(f"{launch.what} ended with an error: {launch_error(answer, rc, launch.log)}")
 
     def stop_selected(self) -> None:
         for run in self.runs_tab.selected_runs():

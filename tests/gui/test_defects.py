@@ -460,7 +460,7 @@ def test_a_sweep_starts_as_a_child_process(gui_ws, make_window, qtbot, monkeypat
     w.start_sweep()
     assert launched, w._dialog.error.text()
     cmd = launched[0]
-    assert cmd[cmd.index("sweep"):] == ["sweep", "lenet5", "optim.lr=0.01,0.1", "--parallel", "2"]
+    assert cmd[cmd.index("sweep"):] == ["sweep", "lenet5", "optim.lr=0.01,0.1", "--parallel", "2", "--json"]
     # A bad grid is refused in the dialog with the CLI's own words.
     from kagglebench.errors import UserError
     from kagglebench_gui.sweepdialog import check_grid
