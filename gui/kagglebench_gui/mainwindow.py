@@ -29,7 +29,7 @@ from kagglebench_gui.submit import SubmitTab
 from kagglebench_gui.sweepdialog import SweepDialog
 from kagglebench_gui.system import SystemTab
 from kagglebench_gui.workers import PollerThread, StorePoller, TaskPool, run_cli
-from kagglebench_gui.wsinfo import WorkspaceInfo, read_normalization, suggested_recipe
+from kagglebench_gui.wsinfo import WorkspaceInfo, open_run, suggested_recipe
 
 TAB_NAMES = ["Runs", "Live curves", "System", "Leaderboard", "Submit"]
 
@@ -291,8 +291,13 @@ class MainWindow(QMainWindow):
     def compare_selected(self) -> None:
         runs = self.runs_tab.selected_runs()
         if len(runs) == 2:
-            self._diff = ConfigDiffDialog(runs[0], runs[1], self)
-            self._diff.show()
+            ws, ids = self.ws, [r["id"] for r in runs]
+            self.tasks.submit(lambda: [open_run(ws, rid) for rid in ids], self._show_diff,
+                              lambda m: self.show_error(f"cannot compare {' and '.join(ids)}: {m}"))
+
+    def _show_diff(self, pair: list) -> None:
+        self._diff = ConfigDiffDialog(pair[0], pair[1], self)
+        self._diff.show()
 
     def train_suggested(self) -> None:
         """The empty workspace's button: train the recipe this workspace suggests."""
@@ -369,9 +374,13 @@ class MainWindow(QMainWindow):
     def duplicate_selected(self) -> None:
         runs = self.runs_tab.selected_runs()
         if len(runs) == 1:
-            r = runs[0]
-            values = duplicate_values(r.get("config") or {}, read_normalization(self.ws.root, r))
-            self.new_run(r["recipe"], values, title=f"Duplicate {r['name'] or r['id']} with changes")
+            r, ws = runs[0], self.ws
+            self.tasks.submit(lambda: open_run(ws, r["id"]), lambda run: self._duplicate(r, run),
+                              lambda m: self.show_error(f"cannot duplicate {r['id']}: {m}"))
+
+    def _duplicate(self, r: dict, run) -> None:
+        values = duplicate_values(run.config, run.normalization)
+        self.new_run(r["recipe"], values, title=f"Duplicate {r['name'] or r['id']} with changes")
 
     def delete_selected(self) -> None:
         runs = [r for r in self.runs_tab.selected_runs() if r["status"] != "running"]

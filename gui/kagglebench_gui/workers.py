@@ -142,7 +142,7 @@ class StorePoller(QObject):
             if r["status"] in ("failed", "diverged") and r["id"] not in self._log_tails:
                 self._log_tails[r["id"]] = tail_lines(self.ws.root / r["run_dir"] / "train.log", 12)
             r["log_tail"] = self._log_tails.get(r["id"], "")
-            r["changes"] = self._changes.of(r)
+            r["changes"] = self._changes.of(r, self._store)
             r["ood_ci"] = self._ood_ci(r)
         self.runs_changed.emit(runs)
 
