@@ -324,16 +324,20 @@ def json_error(out: str) -> str | None:
     return None
 
 
-def run_cli(ws_root: Path, args: list[str], timeout: float = 600) -> Any:
+def run_cli(ws_root: Path, args: list[str], timeout: float = 600,
+            started: Callable[[subprocess.Popen], None] | None = None) -> Any:
     """Run `python -m kagglebench --workspace ROOT ARGS` and return its parsed JSON stdout.
 
     Raises CliError with the command's own error message, read from the error document a
-    `--json` command prints on stdout when it fails (stderr is never parsed)."""
+    `--json` command prints on stdout when it fails (stderr is never parsed). `started` gets
+    the child as soon as it runs (a dialog that closes early terminates it)."""
     cmd = [*CLI, "--workspace", str(ws_root), *args]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True,  # stderr: the app's own, as a log
                             cwd=ws_root, stdin=subprocess.DEVNULL)
     with _children_lock:
         _children.add(proc)
+    if started is not None:
+        started(proc)
     try:
         out, _ = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:

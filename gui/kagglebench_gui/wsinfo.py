@@ -108,12 +108,12 @@ def epoch_estimate(ws: WorkspaceInfo, model: str, max_runs: int = 50) -> str:
             n = run.split.get("n_train")
             if run.recipe.model.name == model and n:
                 secs = n / r["images_per_s"]
-                return (f"About {_human(secs)} per epoch here ({n:,} images at {r['images_per_s']:,.0f} "
+                return (f"About {human_seconds(secs)} per epoch here ({n:,} images at {r['images_per_s']:,.0f} "
                         f"images/s, measured by run {r['id']}).")
     return f"No run of {model} here yet: the Runs tab shows the first epoch's progress and time left."
 
 
-def _human(s: float) -> str:
+def human_seconds(s: float) -> str:
     return f"{s:.0f} s" if s < 90 else f"{s / 60:.1f} min" if s < 5400 else f"{s / 3600:.1f} h"
 
 
