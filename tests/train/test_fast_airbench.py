@@ -208,10 +208,10 @@ HALF_BATCH, HALF_FRACTION = 16, 0.75
 @pytest.mark.slow      # fp16 kernels are slow on a CPU: about 35 s on 2 free cores
 def test_half_weights_match_airbench_step_for_step_on_cpu(small_ws: Path, monkeypatch) -> None:
     """`train fast` with the weights in fp16 (train.half_weights=on, which is what "cuda" does on a
-    GPU) against airbench's loop in fp16 (half=True), both on the CPU: same initial fp16 weights,
-    same batches (cast to fp16 as airbench's loader holds them), the summed loss, airbench's own lr
-    and decay in the optimizer's groups. The same losses, and the same final weights bit for bit
-    (fp16, BatchNorm float32)."""
+    GPU) against airbench's loop in fp16 (half=True), both on the CPU: the same whitening filters from
+    the same fp16-normalized images, same initial fp16 weights, the same fp16 batches, the summed loss,
+    airbench's own lr and decay in the optimizer's groups. The same losses, and the same final
+    weights bit for bit (fp16, BatchNorm float32)."""
     ws = Workspace(small_ws)
     lr, wd = converted(HALF_BATCH)
     recipe = load_recipe("fast", [f"batch_size={HALF_BATCH}", "epochs=1", f"lr={lr!r}",
@@ -239,11 +239,17 @@ def test_half_weights_match_airbench_step_for_step_on_cpu(small_ws: Path, monkey
     data = build.load_data(ws, recipe, CPU)
     ref_keys = list(ab.make_net().state_dict())
     init = _map_state(seen["init"], ref_keys)
+    # the batches and the whitening images are normalized in fp16, as airbench's loader does it
+    assert all(x.dtype == torch.float16 for x, _ in seen["batches"])
+    loader = ab.CifarLoader(data.train_x, data.train_y, mean=data.mean, std=data.std, half=True)
+    net = ab.make_net(half=True)
+    ab.init_whitening_conv(net[0], loader.normalize(loader.images[:5000]))
+    assert torch.equal(seen["init"]["whiten.weight"], net[0].weight)
     got: dict = {"losses": [], "lrs": []}
     res = ab.train(data.train_x, data.train_y, half=True,
                    hyp=ab.with_hyp(opt_batch_size=HALF_BATCH, opt_train_epochs=HALF_FRACTION),
                    mean=data.mean, std=data.std, init_state=init,
-                   batches=lambda epoch: [(x.half(), y) for x, y in seen["batches"]],
+                   batches=lambda epoch: seen["batches"],
                    on_step=lambda step, loss, lrs: (got["losses"].append(loss), got["lrs"].append(lrs)))
 
     # airbench's torch-SGD lr and decay, in the groups themselves (BatchNorm biases first)
@@ -264,6 +270,11 @@ def test_half_weights_match_airbench_step_for_step_on_cpu(small_ws: Path, monkey
         assert tensor.dtype == ref_final[name].dtype and torch.equal(tensor, ref_final[name]), name
     moved = [k for k in init if init[k].is_floating_point() and not torch.equal(init[k], ref_final[k])]
     assert len(moved) > 10
+    # eval/predict load the fp16 checkpoint into a float32 network: the same weights, finite logits
+    from kagglebench.evaluate import cache
+
+    logits = np.asarray(cache.logits(ws, out["id"], "last", "val", tta=recipe.data.tta, device="cpu"))
+    assert logits.shape == (len(data.val_y), 10) and np.isfinite(logits).all()
 
 
 # -- accuracy over seeds on the demo data -------------------------------------------------------

@@ -274,11 +274,10 @@ def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, *, me
     device = images.device
     loss_sum, correct, top5, n = 0.0, 0, 0, labels.shape[0]
     for i in range(0, n, batch_size):
-        x = prepare_eval(images[i:i + batch_size], mean, std, size, device)
+        # a model with fp16 weights (train.half_weights) gets fp16 inputs, normalized in fp16
+        x = prepare_eval(images[i:i + batch_size], mean, std, size, device, dtype=input_dtype or torch.float32)
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        if input_dtype is not None:
-            x = x.to(input_dtype)       # a model with fp16 weights (train.half_weights)
         y = labels[i:i + batch_size]
         with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
             logits = model(x)

@@ -123,14 +123,16 @@ def _make_parts(ws: Workspace, recipe: Recipe, data: build.TrainData, device: to
     if fresh and recipe.model.init_from:
         log(f"starting from the weights of {build.init_from(ws, recipe.model.init_from, raw)}")
     raw.to(device)
+    half = build.half_weights_on(t.half_weights, device)
     if fresh and not recipe.model.init_from and hasattr(raw, "init_from_data"):
         # Data-dependent initialisation (the fast net's whitening stem) from training images, as
-        # airbench does from its first 5,000; a resumed run gets these weights from its checkpoint.
+        # airbench does from its first 5,000 (normalized in fp16 with half weights, as its loader
+        # holds them); a resumed run gets these weights from its checkpoint.
         from kagglebench.data.pipeline import prepare_eval
-        init_from_data(raw, prepare_eval(data.train_x[:5000], data.mean, data.std, data.size, device))
+        init_from_data(raw, prepare_eval(data.train_x[:5000], data.mean, data.std, data.size, device,
+                                         dtype=torch.float16 if half else torch.float32))
     if t.channels_last:
         raw.to(memory_format=torch.channels_last)
-    half = build.half_weights_on(t.half_weights, device)
     if half:
         build.to_half_weights(raw)        # airbench94: fp16 weights, BatchNorm in float32; no autocast
     dtype = None if half else build.amp_dtype(t.amp, device)
@@ -164,7 +166,7 @@ def _trainable(model: torch.nn.Module) -> list[bool]:
     return [p.requires_grad for p in model.parameters()]
 
 
-def _make_pipeline(recipe: Recipe, data: build.TrainData, info: dist.DistInfo) -> BatchPipeline:
+def _make_pipeline(recipe: Recipe, data: build.TrainData, info: dist.DistInfo, half: bool = False) -> BatchPipeline:
     from kagglebench.data.pipeline import BatchPipeline
     from kagglebench.train.augment import create_augment
     from kagglebench.train.augmix import with_augmix
@@ -174,7 +176,8 @@ def _make_pipeline(recipe: Recipe, data: build.TrainData, info: dist.DistInfo) -
                          seed=t.seed, crop_padding=d.crop_padding, hflip=d.hflip, vflip=d.vflip,
                          mean=data.mean, std=data.std, size=data.size, augment=with_augmix(create_augment(d), recipe),
                          channels_last=t.channels_last, rank=info.rank, world_size=info.world_size,
-                         alternating_flip=d.alternating_flip, pad_mode=d.pad_mode)
+                         alternating_flip=d.alternating_flip, pad_mode=d.pad_mode,
+                         dtype=torch.float16 if half else torch.float32)   # half weights: fp16 batches
     if len(pipe) == 0:
         raise UserError(f"batch_size={t.batch_size}", f"larger than the training split "
                         f"({data.split['n_train']} images) with train.drop_last: lower batch_size")
@@ -328,7 +331,7 @@ def _assemble(ws: Workspace, store: Store | None, recipe: Recipe, data: build.Tr
     t = recipe.train
     run_dir = Path(ws.runs_dir) / run_id
     parts = _make_parts(ws, recipe, data, device, info, ckpt is None, log)
-    pipe = _make_pipeline(recipe, data, info)
+    pipe = _make_pipeline(recipe, data, info, parts.half_weights)
     steps_per_epoch = len(pipe)
     schedule = loop.Schedule(recipe, steps_per_epoch, loop.total_steps(steps_per_epoch, t))
     if recipe.optim.lookahead_ema:
