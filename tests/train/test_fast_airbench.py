@@ -256,7 +256,7 @@ def test_half_weights_match_airbench_step_for_step_on_cpu(small_ws: Path, monkey
     o = ab.hyp["opt"]
     ks = 1024 * (1 + 1 / (1 - o["momentum"]))
     ab_lr, ab_wd = o["lr"] / ks, o["weight_decay"] * HALF_BATCH / ks
-    for (bias_lr, bias_wd), (lr_, wd_) in seen["groups"]:
+    for (_, bias_wd), (_, wd_) in seen["groups"]:
         assert bias_wd == pytest.approx(ab_wd / (ab_lr * o["bias_scaler"]), rel=1e-9)
         assert wd_ == pytest.approx(ab_wd / ab_lr, rel=1e-9)
     torch.testing.assert_close(torch.tensor([[g[0] for g in step] for step in seen["groups"]], dtype=torch.float64),
