@@ -108,3 +108,22 @@ def test_opening_a_run_writes_nothing(ws_run: tuple[Workspace, str]) -> None:
     run.val()
     run.checkpoint("best")
     assert _files(ws.root) == before
+
+
+def test_opening_a_run_without_recorded_classes_reads_no_data_until_asked(ws_run: tuple[Workspace, str],
+                                                                          monkeypatch) -> None:
+    ws, run_id = ws_run
+    path = Run.open(ws, run_id).folder / "config.json"
+    doc = json.loads(path.read_text())
+    doc.pop("classes")                        # an old record: no class names
+    path.write_text(json.dumps(doc))
+    want = list(ws.train_data().classes)
+    fresh = Workspace(ws.root)
+    reads = []
+    real = type(fresh.profile).read_train
+    monkeypatch.setattr(type(fresh.profile), "read_train", lambda self, w: reads.append(1) or real(self, w))
+    run = Run.open(fresh, run_id)
+    assert reads == [] and run.recorded_classes is None and run.config["train"]["epochs"] == 2
+    assert run.normalization["input_size"] == 32
+    assert run.classes == want and reads == [1]   # read when asked, once
+    assert run.classes is run.classes

@@ -1,6 +1,7 @@
 """OOD evaluations started from the app: `kagglebench eval RUN --ood --json`, one child
 process at a time (they share the CPU or GPU with training), with progress in the status
-bar and the result read from the command's JSON."""
+bar (its stderr lines, shown as they come) and the result, or the error, read from the
+command's JSON on stdout."""
 
 from __future__ import annotations
 
@@ -60,8 +61,7 @@ class EvalQueue(QObject):
         lines = [ln.rsplit("\r", 1)[-1].strip() for ln in text.split("\n")]
         lines = [ln for ln in lines if ln]
         if lines:
-            self._last_line = lines[-1]
-            self._err_tail = (getattr(self, "_err_tail", []) + lines)[-20:]
+            self._last_line = lines[-1]   # shown as progress, never read for errors
 
     def _tick(self) -> None:
         if self.current is None:
@@ -79,10 +79,8 @@ class EvalQueue(QObject):
         if rid is None:
             return
         if code != 0:
-            tail = getattr(self, "_err_tail", [])
-            line = next((ln for ln in reversed(tail) if ln.startswith("kagglebench: error:")),
-                        tail[-1] if tail else f"exit status {code}")
-            self._finish_with_error(f"Evaluating {rid} failed: {line.removeprefix('kagglebench: error: ')}")
+            from kagglebench_gui.workers import json_error
+            self._finish_with_error(f"Evaluating {rid} failed: {json_error(out) or f'exit status {code}'}")
             return
         try:
             result = json.loads(out)
@@ -102,7 +100,7 @@ class EvalQueue(QObject):
 
     def _reset(self) -> None:
         self._clock.stop()
-        self.current, self._err_tail = None, []
+        self.current = None
         if self.proc is not None:
             self.proc.deleteLater()
             self.proc = None

@@ -29,7 +29,7 @@ from kagglebench_gui.submit import SubmitTab
 from kagglebench_gui.sweepdialog import SweepDialog
 from kagglebench_gui.system import SystemTab
 from kagglebench_gui.workers import PollerThread, StorePoller, TaskPool, run_cli
-from kagglebench_gui.wsinfo import WorkspaceInfo, read_normalization, suggested_recipe
+from kagglebench_gui.wsinfo import WorkspaceInfo, open_run, suggested_recipe
 
 TAB_NAMES = ["Runs", "Live curves", "System", "Leaderboard", "Submit"]
 
@@ -72,6 +72,18 @@ def delete_run_files(ws: WorkspaceInfo, run: dict) -> str:
     if folder.exists():
         shutil.rmtree(folder)
     return f"deleted run {run['id']} and its folder"
+
+
+def launch_error(answer: dict | None, rc: int, log: Path) -> str:
+    """Why a child we launched failed, from its JSON answer: the engine's error document, or a
+    run's final message; else its exit status and where its log is (the log is not parsed)."""
+    answer = answer or {}
+    err = answer.get("error")
+    if isinstance(err, dict) and err.get("message"):
+        return str(err["message"])
+    if answer.get("message"):
+        return f"{answer.get('status', 'failed')}: {answer['message']}"
+    return f"exit status {rc} (its log: {log})"
 
 
 class MainWindow(QMainWindow):
@@ -279,8 +291,13 @@ class MainWindow(QMainWindow):
     def compare_selected(self) -> None:
         runs = self.runs_tab.selected_runs()
         if len(runs) == 2:
-            self._diff = ConfigDiffDialog(runs[0], runs[1], self)
-            self._diff.show()
+            ws, ids = self.ws, [r["id"] for r in runs]
+            self.tasks.submit(lambda: [open_run(ws, rid) for rid in ids], self._show_diff,
+                              lambda m: self.show_error(f"cannot compare {' and '.join(ids)}: {m}"))
+
+    def _show_diff(self, pair: list) -> None:
+        self._diff = ConfigDiffDialog(pair[0], pair[1], self)
+        self._diff.show()
 
     def train_suggested(self) -> None:
         """The empty workspace's button: train the recipe this workspace suggests."""
@@ -330,7 +347,7 @@ class MainWindow(QMainWindow):
                           lambda m: self.show_error(f"could not start {what}: {m}"))
 
     def _reap(self) -> None:
-        for launch, rc, tail in self.procs.reap():
+        for launch, rc, answer in self.procs.reap():
             run = next((r for r in self.runs if r.get("pid") == launch.proc.pid), None)
             if run is not None and run["status"] in ("stopped", "diverged", "pruned", "failed"):
                 self.show_message(f"{launch.what}: {run['status']}")
@@ -339,8 +356,7 @@ class MainWindow(QMainWindow):
             elif rc < 0 or rc == 143:
                 self.show_message(f"{launch.what}: stopped")
             else:
-                last = tail.splitlines()[-1] if tail else f"exit status {rc}"
-                self.show_error(f"{launch.what} ended with an error: {last}")
+                self.show_error(f"{launch.what} ended with an error: {launch_error(answer, rc, launch.log)}")
 
     def stop_selected(self) -> None:
         for run in self.runs_tab.selected_runs():
@@ -358,9 +374,13 @@ class MainWindow(QMainWindow):
     def duplicate_selected(self) -> None:
         runs = self.runs_tab.selected_runs()
         if len(runs) == 1:
-            r = runs[0]
-            values = duplicate_values(r.get("config") or {}, read_normalization(self.ws.root, r))
-            self.new_run(r["recipe"], values, title=f"Duplicate {r['name'] or r['id']} with changes")
+            r, ws = runs[0], self.ws
+            self.tasks.submit(lambda: open_run(ws, r["id"]), lambda run: self._duplicate(r, run),
+                              lambda m: self.show_error(f"cannot duplicate {r['id']}: {m}"))
+
+    def _duplicate(self, r: dict, run) -> None:
+        values = duplicate_values(run.config, run.normalization)
+        self.new_run(r["recipe"], values, title=f"Duplicate {r['name'] or r['id']} with changes")
 
     def delete_selected(self) -> None:
         runs = [r for r in self.runs_tab.selected_runs() if r["status"] != "running"]

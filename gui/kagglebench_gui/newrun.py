@@ -4,11 +4,17 @@ Changed fields become `section.key=value` overrides, validated exactly as the
 CLI validates them (`kagglebench.config.load_recipe(recipe, overrides)`), on
 the task pool so the window never waits on the disk. "Duplicate with changes"
 opens the same dialog with a finished run's values filled in.
+
+The Time line is measured: when the recipe or a field changes, the dialog runs
+`kagglebench find epoch-time RECIPE OVERRIDES --json` as a child process (off the UI thread,
+one at a time, the latest settings next) and shows the seconds an epoch takes here. While it
+measures, the figure from earlier runs of the same model (`wsinfo.epoch_estimate`) stands in.
 """
 
 from __future__ import annotations
 
 import json
+import subprocess
 from typing import Any
 
 from PySide6.QtCore import Qt
@@ -25,7 +31,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from kagglebench_gui.workers import TaskPool
+from kagglebench_gui.workers import TaskPool, run_cli
+
+MEASURE_STEPS = 5      # steps `find epoch-time` times for the dialog (after its warm-up steps)
 
 
 def format_value(v: Any) -> str:
@@ -77,6 +85,13 @@ def _load(recipe: str, overrides: list[str] | tuple = ()) -> dict:
     return recipe_to_dict(load_recipe(recipe, list(overrides)))
 
 
+def measured_text(doc: dict) -> str:
+    """The Time line for a `find epoch-time --json` answer."""
+    from kagglebench_gui.wsinfo import human_seconds
+    return (f"About {human_seconds(doc['seconds_per_epoch'])} per epoch here (measured from {doc['steps']} "
+            f"steps of batch {doc['batch_size']} on {doc['device']}; validation not included).")
+
+
 def _list() -> list[tuple[str, str]]:
     from kagglebench.config import list_recipes
     return list_recipes()
@@ -97,6 +112,12 @@ class NewRunDialog(QDialog):
         self.defaults: dict[str, dict[str, Any]] = {}
         self.recipe, self.overrides, self.run_name = "", [], ""
         self._editors: dict[str, QLineEdit] = {}
+        # The epoch-time measurement: what is wanted, what runs, what was shown, its child.
+        self._want: tuple | None = None
+        self._measuring: tuple | None = None
+        self._measured: tuple | None = None
+        self._fallback: dict[str, str] = {}            # model name -> the earlier-runs figure
+        self._child: subprocess.Popen | None = None
 
         self.combo = QComboBox()
         self.combo.setEditable(True)  # a path to a TOML recipe works as well as a name
@@ -188,16 +209,80 @@ class NewRunDialog(QDialog):
                 edit = QLineEdit(format_value(preset.get(sec, {}).get(key, v)))
                 edit.setPlaceholderText(format_value(v) or "(empty)")
                 edit.setToolTip(f"default: {format_value(v) or '(empty)'}")
+                edit.editingFinished.connect(self.measure)
                 self.tree.setItemWidget(item, 1, edit)
                 self._editors[f"{sec}.{key}"] = edit
             top.setExpanded(sec in ("train", "optim", "model"))
         self._set_busy(False)
-        model = (self.defaults.get("model") or {}).get("name")
-        if self.ws is not None and model:
-            self.estimate.setText("Looking for a run of this model to time an epoch…")
+        self.measure()
+
+    # -- the Time line: measured from a few steps, earlier runs meanwhile -----------------------
+    def measure(self) -> None:
+        """Time an epoch of the current recipe and fields (unless that is what was last measured)."""
+        recipe = self.current_recipe()
+        if self.ws is None or not recipe or not self.defaults:
+            return
+        key = (recipe, tuple(changed_overrides(self.defaults, self.texts())))
+        if key == self._want or (self._measuring is None and key == self._measured):
+            return                              # being measured, or shown already
+        self._want = key
+        model = self.texts().get("model.name", "").strip()
+        if model and model not in self._fallback:
+            self._fallback[model] = ""
             ws = self.ws
             from kagglebench_gui.wsinfo import epoch_estimate
-            self.tasks.submit(lambda: epoch_estimate(ws, model), self.estimate.setText, self.estimate.setText)
+            self.tasks.submit(lambda: epoch_estimate(ws, model), lambda t: self._got_fallback(model, t),
+                              lambda m: self._got_fallback(model, ""))
+        if self._measuring is None:
+            self._start_measuring(key)
+        self._show_waiting()
+
+    def _start_measuring(self, key: tuple) -> None:
+        self._measuring = key
+        recipe, overrides = key
+        root = self.ws.root
+        args = ["find", "epoch-time", recipe, *overrides, "--steps", str(MEASURE_STEPS), "--json"]
+        self.tasks.submit(lambda: run_cli(root, args, started=self._set_child)["json"],
+                          lambda doc: self._measure_done(key, doc, None),
+                          lambda msg: self._measure_done(key, None, msg))
+
+    def _set_child(self, proc: subprocess.Popen) -> None:   # the task's thread
+        self._child = proc
+
+    def _fallback_text(self) -> str:
+        return self._fallback.get(self.texts().get("model.name", "").strip(), "")
+
+    def _got_fallback(self, model: str, text: str) -> None:
+        self._fallback[model] = text
+        if self._measured != self._want:
+            self._show_waiting()
+
+    def _show_waiting(self) -> None:
+        if self._measured == self._want:
+            return
+        fb = self._fallback_text()
+        meanwhile = f" Meanwhile, from earlier runs: {fb}" if fb else ""
+        self.estimate.setText(f"Timing a few training steps here…{meanwhile}")
+
+    def _measure_done(self, key: tuple, doc: dict | None, error: str | None) -> None:
+        self._measuring, self._child = None, None
+        if key == self._want:
+            self._measured = key
+            if doc is not None and doc.get("seconds_per_epoch") is not None:
+                self.estimate.setText(measured_text(doc))
+            else:
+                fb = self._fallback_text()
+                self.estimate.setText(f"Could not time a few steps: {error or 'no answer'}" + (f" {fb}" if fb else ""))
+        elif self._want is not None:
+            self._start_measuring(self._want)   # the settings changed meanwhile: measure the latest
+
+    def done(self, result: int) -> None:  # noqa: D401 - Qt's QDialog.done
+        """Closing the dialog ends a measurement still running (training a run needs the machine)."""
+        self._want = None
+        child = self._child
+        if child is not None and child.poll() is None:
+            child.terminate()
+        super().done(result)
 
     def texts(self) -> dict[str, str]:
         return {k: e.text() for k, e in self._editors.items()}

@@ -5,10 +5,15 @@ an out-of-memory in training never takes the window down and closing the
 window leaves it going: the next start of the app finds it again through the
 store (runs are just rows with a pid). Stopping sends SIGTERM to the pid the
 trainer recorded; the trainer checkpoints and marks itself stopped.
+
+Children run with `--json`: their stderr (the log a user reads) goes to a log file, their
+stdout to a JSON file beside it, which is how the app learns a command's result or error
+(the engine's error document); the log is never parsed.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -21,17 +26,32 @@ from pathlib import Path
 
 from kagglebench.errors import UserError
 from kagglebench.store import pid_alive
-from kagglebench_gui.wsinfo import WorkspaceInfo, tail_lines
+from kagglebench_gui.wsinfo import WorkspaceInfo
 
 
 @dataclass
 class Launch:
-    """One child we started: its command, log file and (once it ends) exit status."""
+    """One child we started: its command, log file, the file its JSON answer goes to."""
 
     proc: subprocess.Popen
     what: str
     log: Path
+    answer: Path
     started: float = field(default_factory=time.time)
+
+    def result(self) -> dict | None:
+        """The JSON document the command printed (its result, or {"error": ...}); None if none."""
+        try:
+            text = self.answer.read_text(encoding="utf-8")
+        except OSError:
+            return None
+        for line in reversed([ln for ln in text.splitlines() if ln.strip()]):
+            try:
+                doc = json.loads(line)
+            except ValueError:
+                continue
+            return doc if isinstance(doc, dict) else None
+        return None
 
 
 class ProcessManager:
@@ -46,32 +66,35 @@ class ProcessManager:
 
     def train_command(self, recipe: str, overrides: list[str], name: str | None = None) -> list[str]:
         cmd = [self.python, "-m", "kagglebench", "--workspace", str(self.ws.root), "train", recipe, *overrides]
-        return cmd + (["--name", name] if name else [])
+        return cmd + (["--name", name] if name else []) + ["--json"]
 
     def resume_command(self, run_id: str) -> list[str]:
-        return [self.python, "-m", "kagglebench", "--workspace", str(self.ws.root), "train", "--resume", run_id]
+        return [self.python, "-m", "kagglebench", "--workspace", str(self.ws.root), "train", "--resume", run_id,
+                "--json"]
 
     def sweep_command(self, recipe: str, grid: list[str], parallel: int = 1) -> list[str]:
         return [self.python, "-m", "kagglebench", "--workspace", str(self.ws.root), "sweep", recipe, *grid,
-                "--parallel", str(parallel)]
+                "--parallel", str(parallel), "--json"]
 
     def launch(self, cmd: list[str], what: str) -> Launch:
-        """Start `cmd` detached from the window: its own session, output to a log file."""
+        """Start `cmd` detached from the window: its own session, stderr to a log file,
+        stdout (its JSON answer) to a file beside it."""
         logs = self.ws.root / ".kagglebench-gui" / "launch"
         logs.mkdir(parents=True, exist_ok=True)
-        log = logs / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{len(self._live)}.log"
+        stem = f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{len(self._live)}"
+        log, answer = logs / f"{stem}.log", logs / f"{stem}.json"
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         env.pop("QT_QPA_PLATFORM", None)  # the trainer never opens a window
-        with open(log, "wb") as out:
-            proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        with open(log, "wb") as err, open(answer, "wb") as out:
+            proc = subprocess.Popen(cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
                                     cwd=self.ws.root, env=env, start_new_session=True)
-        launch = Launch(proc, what, log)
+        launch = Launch(proc, what, log, answer)
         with self._lock:
             self._live.append(launch)
         return launch
 
-    def reap(self) -> list[tuple[Launch, int, str]]:
-        """Children that ended since the last call: (launch, exit status, last log lines).
+    def reap(self) -> list[tuple[Launch, int, dict | None]]:
+        """Children that ended since the last call: (launch, exit status, its JSON answer).
         Called from a timer; `poll()` never blocks and keeps finished children from
         lingering as zombies while the window is open."""
         ended = []
@@ -81,7 +104,7 @@ class ProcessManager:
                 if rc is not None:
                     self._live.remove(launch)
                     ended.append(launch)
-        return [(la, la.proc.returncode, tail_lines(la.log, 6)) for la in ended]
+        return [(la, la.proc.returncode, la.result()) for la in ended]
 
     def running(self) -> list[Launch]:
         with self._lock:

@@ -235,8 +235,9 @@ class RunsFilter(QSortFilterProxyModel):
 
 
 def config_diff(a: dict, b: dict) -> list[tuple[str, Any, Any]]:
-    """(section.key, a's value, b's value) for every setting, differences first."""
-    fa, fb = flatten(a.get("config") or {}), flatten(b.get("config") or {})
+    """(section.key, a's value, b's value) for every setting of two resolved recipes
+    (`Run.config`), differences first."""
+    fa, fb = flatten(a), flatten(b)
     keys = sorted(set(fa) | set(fb))
     rows = [(k, fa.get(k), fb.get(k)) for k in keys]
     return sorted(rows, key=lambda r: r[1] == r[2])
@@ -245,13 +246,14 @@ def config_diff(a: dict, b: dict) -> list[tuple[str, Any, Any]]:
 class ConfigDiffDialog(QDialog):
     """Two runs' settings side by side, the differing ones first and highlighted."""
 
-    def __init__(self, a: dict, b: dict, parent: QWidget | None = None) -> None:
+    def __init__(self, a: Any, b: Any, parent: QWidget | None = None) -> None:
+        """`a`, `b`: the two runs' records (`kagglebench.runs.Run`, opened off the UI thread)."""
         super().__init__(parent)
-        self.setWindowTitle(f"Settings: {a['id']} vs {b['id']}")
+        self.setWindowTitle(f"Settings: {a.id} vs {b.id}")
         self.resize(760, 560)
-        rows = config_diff(a, b)
+        rows = config_diff(a.config, b.config)
         self.table = QTableWidget(len(rows), 3)
-        self.table.setHorizontalHeaderLabels(["Setting", a["id"], b["id"]])
+        self.table.setHorizontalHeaderLabels(["Setting", a.id, b.id])
         self.table.verticalHeader().hide()
         self.differing = [k for k, x, y in rows if x != y]
         hi = QBrush(QColor(249, 171, 0, 70))

@@ -142,7 +142,7 @@ class StorePoller(QObject):
             if r["status"] in ("failed", "diverged") and r["id"] not in self._log_tails:
                 self._log_tails[r["id"]] = tail_lines(self.ws.root / r["run_dir"] / "train.log", 12)
             r["log_tail"] = self._log_tails.get(r["id"], "")
-            r["changes"] = self._changes.of(r)
+            r["changes"] = self._changes.of(r, self._store)
             r["ood_ci"] = self._ood_ci(r)
         self.runs_changed.emit(runs)
 
@@ -304,33 +304,51 @@ class CliError(Exception):
     """A kagglebench command run as a subprocess failed; the text is its error line."""
 
 
+CLI = [sys.executable, "-m", "kagglebench"]   # the command run_cli starts (tests point it at a stand-in)
 _children: set[subprocess.Popen] = set()
 _children_lock = threading.Lock()
 
 
-def run_cli(ws_root: Path, args: list[str], timeout: float = 600) -> Any:
+def json_error(out: str) -> str | None:
+    """The message of a failed `--json` command, from the error document it printed on
+    stdout ({"error": {"where", "what", "message"}}); None when it printed none."""
+    for text in (out, *reversed([ln for ln in out.splitlines() if ln.strip()])):
+        try:
+            doc = json.loads(text)
+        except ValueError:
+            continue
+        err = doc.get("error") if isinstance(doc, dict) else None
+        if isinstance(err, dict) and err.get("message"):
+            return str(err["message"])
+        return None
+    return None
+
+
+def run_cli(ws_root: Path, args: list[str], timeout: float = 600,
+            started: Callable[[subprocess.Popen], None] | None = None) -> Any:
     """Run `python -m kagglebench --workspace ROOT ARGS` and return its parsed JSON stdout.
 
-    Raises CliError with the command's own one-line error (`kagglebench: error: ...`)."""
-    cmd = [sys.executable, "-m", "kagglebench", "--workspace", str(ws_root), *args]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    Raises CliError with the command's own error message, read from the error document a
+    `--json` command prints on stdout when it fails (stderr is never parsed). `started` gets
+    the child as soon as it runs (a dialog that closes early terminates it)."""
+    cmd = [*CLI, "--workspace", str(ws_root), *args]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True,  # stderr: the app's own, as a log
                             cwd=ws_root, stdin=subprocess.DEVNULL)
     with _children_lock:
         _children.add(proc)
+    if started is not None:
+        started(proc)
     try:
-        out, err = proc.communicate(timeout=timeout)
+        out, _ = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         proc.kill()
-        out, err = proc.communicate()
+        proc.communicate()
         raise CliError(f"`kagglebench {' '.join(args)}` took longer than {timeout:.0f} s and was stopped") from None
     finally:
         with _children_lock:
             _children.discard(proc)
     if proc.returncode != 0:
-        lines = [ln for ln in err.splitlines() if ln.strip()]
-        msg = next((ln for ln in reversed(lines) if ln.startswith("kagglebench: error:")),
-                   lines[-1] if lines else f"exit status {proc.returncode}")
-        raise CliError(msg.removeprefix("kagglebench: error: "))
+        raise CliError(json_error(out) or f"`kagglebench {' '.join(args)}` failed (exit status {proc.returncode})")
     try:
         return {"json": json.loads(out) if out.strip() else None}
     except json.JSONDecodeError:

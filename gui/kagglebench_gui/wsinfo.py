@@ -1,20 +1,27 @@
 """What the app needs to know about a workspace: where its store, runs and CSVs are.
 
 Uses `kagglebench.workspace.find_workspace` (the same rules as the CLI) and
-reads nothing heavier: the app never loads datasets. Also small file helpers
-the workers use (the tail of a log).
+reads nothing heavier: the app never loads datasets. A run's settings come from the
+engine's Run record (`open_run` -> `kagglebench.runs.Run.open`), opened on demand (a dialog,
+a diff) or once per run id (the changes column), never on every poll. Also small file
+helpers the workers use (the tail of a log).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kagglebench.errors import UserError
-from kagglebench.runs import RUN_FILE
+
+if TYPE_CHECKING:
+    from kagglebench.runs import Run
+    from kagglebench.store import Store
+    from kagglebench.workspace import Workspace
 
 CONFIG_NAME = "kagglebench.toml"
 
@@ -70,30 +77,43 @@ def suggested_recipe(ws: WorkspaceInfo) -> str:
     return "demo-cnn" if data.get("profile") == "demo" else "fast"
 
 
-def epoch_estimate(ws: WorkspaceInfo, model: str) -> str:
-    """Time per epoch of `model` on this machine, from the fastest recent run of it in the
-    store (its images/s and its training-set size); says so when there is none yet."""
+@functools.lru_cache(maxsize=4)
+def engine_workspace(root: Path) -> Workspace:
+    """The engine's Workspace for `root` (its settings only; the data loads only when asked)."""
+    from kagglebench.workspace import Workspace
+    return Workspace(root)
+
+
+def open_run(ws: WorkspaceInfo, run_id: str, store: Store | None = None) -> Run:
+    """The engine's record of a run (`Run.open`): its resolved recipe, split and normalization.
+    Cheap (a store row and a small JSON file); `store`: an already open store to read from."""
+    from kagglebench.runs import Run
+    return Run.open(engine_workspace(ws.root), run_id, store=store)
+
+
+def epoch_estimate(ws: WorkspaceInfo, model: str, max_runs: int = 50) -> str:
+    """Time per epoch of `model` on this machine from the latest run of it in the store (its
+    images/s and its training-set size); the fallback while `find epoch-time` measures."""
     from kagglebench.store import Store
 
     if not ws.db_path.exists():
         return "No run yet: the Runs tab shows the first epoch's progress and time left as it trains."
     with Store(ws.db_path) as store:
-        runs = [r for r in store.list_runs() if (r.get("config") or {}).get("model", {}).get("name") == model
-                and r.get("images_per_s")]
-    for r in sorted(runs, key=lambda r: -(r.get("created") or 0)):
-        try:
-            split = json.loads((ws.root / r["run_dir"] / RUN_FILE).read_text()).get("split") or {}
-        except (OSError, ValueError):
-            continue
-        n = split.get("n_train")
-        if n:
-            secs = n / r["images_per_s"]
-            return (f"About {_human(secs)} per epoch here ({n:,} images at {r['images_per_s']:,.0f} images/s, "
-                    f"measured by run {r['id']}).")
+        runs = [r for r in store.list_runs() if r.get("images_per_s")]
+        for r in sorted(runs, key=lambda r: -(r.get("created") or 0))[:max_runs]:
+            try:
+                run = open_run(ws, r["id"], store)
+            except Exception:  # noqa: BLE001 - an unreadable record is skipped, not an error here
+                continue
+            n = run.split.get("n_train")
+            if run.recipe.model.name == model and n:
+                secs = n / r["images_per_s"]
+                return (f"About {human_seconds(secs)} per epoch here ({n:,} images at {r['images_per_s']:,.0f} "
+                        f"images/s, measured by run {r['id']}).")
     return f"No run of {model} here yet: the Runs tab shows the first epoch's progress and time left."
 
 
-def _human(s: float) -> str:
+def human_seconds(s: float) -> str:
     return f"{s:.0f} s" if s < 90 else f"{s / 60:.1f} min" if s < 5400 else f"{s / 3600:.1f} h"
 
 
@@ -167,18 +187,9 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
-def read_normalization(ws_root: Path, run: dict) -> dict | None:
-    """The normalization the trainer measured, from the run's record (`Run.write`'s config.json;
-    read directly, not through `Run.open`, which would load the dataset for a record without
-    class names). None if unreadable."""
-    try:
-        return json.loads((ws_root / run["run_dir"] / RUN_FILE).read_text()).get("normalization")
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
 class RunChanges:
-    """Each run's changes from its recipe, computed once per run (the poller's thread)."""
+    """Each run's changes from its recipe, computed once per run id from its Run record (the
+    poller's thread, with the poller's open store)."""
 
     def __init__(self, ws: WorkspaceInfo) -> None:
         self.ws = ws
@@ -194,10 +205,15 @@ class RunChanges:
                 self._recipes[recipe] = None
         return self._recipes[recipe]
 
-    def of(self, run: dict) -> dict[str, Any]:
+    def of(self, run: dict, store: Store | None = None) -> dict[str, Any]:
         if run["id"] not in self._runs:
             base = self.recipe_defaults(run["recipe"])
-            self._runs[run["id"]] = ({} if base is None else
-                                     config_changes(run.get("config") or {}, base,
-                                                    read_normalization(self.ws.root, run)))
+            changes: dict[str, Any] = {}
+            if base is not None:
+                try:
+                    rec = open_run(self.ws, run["id"], store)
+                    changes = config_changes(rec.config, base, rec.normalization)
+                except Exception:  # noqa: BLE001 - an unreadable record: no changes shown, no error
+                    changes = {}
+            self._runs[run["id"]] = changes
         return self._runs[run["id"]]

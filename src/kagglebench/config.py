@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import importlib
 import math
 import tomllib
@@ -185,13 +186,15 @@ def higher_is_better(metric: str) -> bool:
 
 # ---------------------------------------------------------------- the keys and their rules
 
+@functools.cache   # typing.get_type_hints is slow: a recipe read once per key made opening a run ~0.1 s
 def _section_types() -> dict[str, type]:
     return {f.name: typing.get_type_hints(Recipe)[f.name] for f in dataclasses.fields(Recipe)
             if f.name in SECTIONS}
 
 
+@functools.cache
 def _fields(section: str) -> dict[str, tuple[Any, dict]]:
-    """{key: (type, rule)} of one section."""
+    """{key: (type, rule)} of one section (read-only: the same dict every call)."""
     cls = _section_types()[section]
     hints = typing.get_type_hints(cls)
     return {f.name: (hints[f.name], dict(f.metadata)) for f in dataclasses.fields(cls)}

@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +33,7 @@ from kagglebench.errors import UserError
 
 if TYPE_CHECKING:
     from kagglebench.config import DataConfig
+    from kagglebench.store import Store
     from kagglebench.workspace import Workspace
 
 RUN_FILE = "config.json"
@@ -111,16 +113,24 @@ def test_split_record(record: dict[str, Any], kept: np.ndarray) -> dict[str, Any
 
 @dataclass
 class Run:
-    """One run: its store row, its resolved recipe and split, its checkpoints."""
+    """One run: its store row, its resolved recipe and split, its checkpoints.
+
+    Opening one is cheap (a store row and a small JSON file): `classes` reads the training data
+    only when asked, and only for an old record that names none."""
     ws: Workspace
     id: str
     folder: Path
     recipe: Recipe
-    classes: list[str]
+    recorded_classes: list[str] | None   # as the record names them (None: an old record without)
     split: dict[str, Any]             # val_fraction, seed, n_train, n_val, val_indices_sha256 (when recorded)
     row: dict[str, Any] = field(default_factory=dict)          # the store's runs row (status, epoch, ...)
     checkpoints: list[dict[str, Any]] = field(default_factory=list)   # the store's checkpoint rows
     extra: dict[str, Any] = field(default_factory=dict)        # the rest of config.json (data source, world size)
+
+    @cached_property
+    def classes(self) -> list[str]:
+        """The run's class names in label order: the record's, else the workspace's (loads its data)."""
+        return list(self.recorded_classes or self.ws.train_data().classes)
 
     # -- writing (the trainer, once) ----------------------------------------------------------
     @staticmethod
@@ -136,11 +146,15 @@ class Run:
 
     # -- reading (everyone else) --------------------------------------------------------------
     @classmethod
-    def open(cls, ws: Workspace, run_id: str) -> Run:
-        """The run `run_id` of `ws`: one read of the store, one of config.json (old shapes migrated)."""
-        with ws.store() as st:
-            row = st.require_run(run_id)
-            ckpts = st.list_checkpoints(run_id)
+    def open(cls, ws: Workspace, run_id: str, store: Store | None = None) -> Run:
+        """The run `run_id` of `ws`: one read of the store, one of config.json (old shapes migrated).
+        `store`: an open store to read from (the GUI's poller keeps one) instead of opening one."""
+        if store is not None:
+            row, ckpts = store.require_run(run_id), store.list_checkpoints(run_id)
+        else:
+            with ws.store() as st:
+                row = st.require_run(run_id)
+                ckpts = st.list_checkpoints(run_id)
         folder = Path(ws.root) / row["run_dir"]
         doc = _read_run_file(folder / RUN_FILE)
         if doc is None:                       # no config.json: the store's copy of the recipe
@@ -149,12 +163,23 @@ class Run:
             doc = {"recipe": doc}
         cfg = dict(doc.pop("recipe"))
         recipe = recipe_from_dict(cfg)
-        classes = list(doc.pop("classes", None) or recipe.data.classes or ws.train_data().classes)
+        classes = list(doc.pop("classes", None) or recipe.data.classes) or None
         split = doc.pop("split", None)
         if not isinstance(split, dict):
             split = {"val_fraction": recipe.data.val_fraction, "seed": recipe.data.split_seed}
-        return cls(ws=ws, id=run_id, folder=folder, recipe=recipe, classes=classes, split=split, row=row,
+        return cls(ws=ws, id=run_id, folder=folder, recipe=recipe, recorded_classes=classes, split=split, row=row,
                    checkpoints=ckpts, extra=doc)
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The resolved recipe as a dict (`recipe_to_dict`): what the run trained with."""
+        return recipe_to_dict(self.recipe)
+
+    @property
+    def normalization(self) -> dict[str, Any]:
+        """What the trainer measured from the data (or the recipe set): mean, std, input size."""
+        mean, std, size = self.transform
+        return {"mean": mean, "std": std, "input_size": size}
 
     # -- what a reader needs ------------------------------------------------------------------
     @property

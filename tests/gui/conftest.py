@@ -45,10 +45,17 @@ def write_ws(root: Path, competition: str = "kagglebench-demo") -> Path:
     return root
 
 
+def _config(recipe: str, total: int) -> dict:
+    """The store's copy of a run's recipe, as the trainer records it (no config.json here:
+    `Run.open` migrates from this copy)."""
+    from kagglebench.config import load_recipe, recipe_to_dict
+    return recipe_to_dict(load_recipe(recipe, [f"train.epochs={total}"]))
+
+
 def add_run(store: Store, rid: str, *, status: str = "finished", epoch: int = 3, total: int = 10,
             best: float | None = 0.8125, ood: float | None = None, pid: int | None = None,
             name: str | None = None, recipe: str = "lenet5", started_ago: float = 600.0) -> None:
-    store.create_run(rid, name=name or rid, recipe=recipe, config={"train": {"epochs": total}},
+    store.create_run(rid, name=name or rid, recipe=recipe, config=_config(recipe, total),
                      run_dir=f"runs/{rid}", total_epochs=total, pid=pid or os.getpid(), status="running")
     store.update_run(rid, epoch=epoch, step=epoch * 10, best_val_acc=best, ood_acc=ood, images_per_s=1234.0,
                      started=time.time() - started_ago, host=socket.gethostname())

@@ -107,9 +107,10 @@ def test_runs_show_id_changes_stable_colour_tags_note_and_filters(gui_ws, make_w
     assert w.runs_tab.proxy.index(0, 1).data() == "lenet5-bbbb" and w.runs_tab.proxy.rowCount() == 1
     w.runs_tab.set_facet(None)
     # Two selected runs: their settings side by side, the differing one first.
-    from kagglebench_gui.runs import ConfigDiffDialog
-    dlg = ConfigDiffDialog(w.runs_tab.run_by_id("lenet5-aaaa"), w.runs_tab.run_by_id("lenet5-bbbb"))
-    qtbot.addWidget(dlg)
+    w.runs_tab.select_ids({"lenet5-aaaa", "lenet5-bbbb"})
+    w.compare_selected()        # the two Run records are opened off the UI thread
+    qtbot.waitUntil(lambda: getattr(w, "_diff", None) is not None, timeout=WAIT_MS)
+    dlg = w._diff
     assert dlg.differing == ["optim.lr"] and dlg.table.item(0, 0).text() == "optim.lr"
 
 
@@ -460,7 +461,7 @@ def test_a_sweep_starts_as_a_child_process(gui_ws, make_window, qtbot, monkeypat
     w.start_sweep()
     assert launched, w._dialog.error.text()
     cmd = launched[0]
-    assert cmd[cmd.index("sweep"):] == ["sweep", "lenet5", "optim.lr=0.01,0.1", "--parallel", "2"]
+    assert cmd[cmd.index("sweep"):] == ["sweep", "lenet5", "optim.lr=0.01,0.1", "--parallel", "2", "--json"]
     # A bad grid is refused in the dialog with the CLI's own words.
     from kagglebench.errors import UserError
     from kagglebench_gui.sweepdialog import check_grid

@@ -36,7 +36,7 @@ def test_greedy_ensemble_submit_returns_limits_verdict_and_record(trained_ws: Pa
         run_id = store.list_runs()[0]["id"]
     kd.garble("CreateSubmission")
     code, out, err = cli("--workspace", root, "submit", "--run", run_id, "-m", "one run", "--json")
-    assert code == 2 and out == ""
+    assert code == 2 and json.loads(out)["error"]["message"] in err   # the error answered as data too
     assert "vs your best previous submission" in err
     code, out, err = cli("--workspace", root, "submissions", "--sync", "--json")
     assert code == 0, err

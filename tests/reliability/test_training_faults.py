@@ -84,7 +84,8 @@ def test_full_disk_during_a_checkpoint_write_keeps_the_previous_one(rel_ws: Path
     env = cli_env({"KB_FAULT_CKPT": "enospc:4"}, hooks=True)
     proc = kb("train", str(recipe), "--json", ws=rel_ws, env=env)
     line = assert_one_line_error(proc, "last.pt", "no space left on device", "--resume")
-    assert proc.stdout == ""  # --json: nothing half-printed either
+    # --json: nothing half-printed, the error answered as data (the same words as stderr's line)
+    assert json.loads(proc.stdout)["error"]["message"] == line.removeprefix("kagglebench: error: ")
     with Store(rel_ws / "kagglebench.db") as s:
         (run,) = s.list_runs()
     assert run["status"] == "failed" and "No space left" in run["message"], run

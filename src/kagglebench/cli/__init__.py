@@ -4,12 +4,18 @@ Each module in this package is one command group. It defines
 `register(subparsers, common)` which adds its parser(s) and sets `func` to a
 function taking the parsed args and returning an exit status (or None).
 Modules keep torch and friends inside their functions so `--help` stays fast.
+
+Errors: a `UserError` (and a usage error) prints one line `kagglebench: error: <where>: <what>`
+on stderr and exits 2. Under `--json` the same error is also answered as data, one JSON
+document on stdout: {"error": {"where": ..., "what": ..., "message": "<where>: <what>"}}, so
+callers (the desktop app) never read stderr.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import os
 import pkgutil
 import sys
@@ -21,10 +27,30 @@ _ORDER = ["init", "data", "recipes", "train", "sweep", "tune", "runs", "eval", "
           "ensemble", "submit", "submissions", "leaderboard", "bench", "demo", "gui"]
 
 
+def error_document(where: str, what: str) -> dict:
+    """The `--json` form of an error: what stdout carries when a command fails."""
+    return {"error": {"where": where, "what": what, "message": f"{where}: {what}"}}
+
+
+def _print_json_error(where: str, what: str) -> None:
+    print(json.dumps(error_document(where, what)), flush=True)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser, whose usage errors are answered as data too under --json."""
+
+    json_errors = False    # set by main() when the command line asks for --json
+
+    def error(self, message: str):  # type: ignore[override]
+        if _Parser.json_errors:
+            _print_json_error(self.prog, message)
+        super().error(message)
+
+
 def _common_parser(defaults: bool) -> argparse.ArgumentParser:
     # The same global options work before or after the command: the copy on
     # each subcommand uses SUPPRESS so it does not overwrite the top-level value.
-    p = argparse.ArgumentParser(add_help=False)
+    p = _Parser(add_help=False)
     d = {} if defaults else {"default": argparse.SUPPRESS}
     p.add_argument("--workspace", metavar="DIR", help="workspace folder (default: found from the "
                    "current folder upward, or $KAGGLEBENCH_WORKSPACE)", **d)
@@ -33,7 +59,7 @@ def _common_parser(defaults: bool) -> argparse.ArgumentParser:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="kagglebench",
         description="Train, evaluate, ensemble and submit image classifiers for Kaggle "
                     "competitions. Start with `kagglebench demo` or `kagglebench init`.",
@@ -50,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     parser = build_parser()
+    _Parser.json_errors = "--json" in (sys.argv[1:] if argv is None else argv)
     args, extra = parser.parse_known_args(argv)
     # `train RECIPE --name x lr=0.1`: argparse stops collecting key=value words at the first
     # option; hand the stragglers to the command's list of settings.
@@ -66,6 +93,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         status = args.func(args)
     except UserError as e:
+        if getattr(args, "json", False):
+            _print_json_error(e.where, e.what)
         if args.debug:
             raise
         print(f"kagglebench: error: {e}", file=sys.stderr)
@@ -73,4 +102,11 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         print("kagglebench: interrupted", file=sys.stderr)
         sys.exit(130)
+    except Exception as e:
+        # A bug, not bad input: the traceback goes to stderr as usual; a --json caller still
+        # gets an answer it can show without reading stderr.
+        if getattr(args, "json", False):
+            _print_json_error(f"kagglebench {args.command}", "failed unexpectedly: "
+                              f"{str(e).strip() or type(e).__name__} (the traceback is on stderr)")
+        raise
     sys.exit(status or 0)

@@ -1,4 +1,5 @@
-"""`kagglebench find batch-size|lr RECIPE [key=value ...]`: the batch-size finder and LR range test."""
+"""`kagglebench find batch-size|lr|epoch-time RECIPE [key=value ...]`: the batch-size finder,
+the LR range test and the time an epoch takes here."""
 
 from __future__ import annotations
 
@@ -10,15 +11,18 @@ from pathlib import Path
 from kagglebench.errors import UserError
 
 _DESCRIPTION = """\
-Tune two settings before a long run, the way the seed reports did by hand.
+Tune two settings before a long run, the way the seed reports did by hand, and see what an
+epoch costs here.
 
   kagglebench find batch-size RECIPE   the largest batch that fits your GPU's memory
                                        (on the CPU: half the free RAM)
   kagglebench find lr RECIPE           an LR range test: trains briefly while the learning
                                        rate grows from 1e-7 to 10, plots the loss, and
                                        suggests the rate where the loss falls fastest
+  kagglebench find epoch-time RECIPE   times a few training steps on this machine and says
+                                       how long an epoch takes
 
-Both take the same key=value overrides as `kagglebench train`, e.g. `model=resnet18`.
+All take the same key=value overrides as `kagglebench train`, e.g. `model=resnet18`.
 """
 
 
@@ -39,7 +43,15 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     lr.add_argument("--steps", type=int, default=100, metavar="N", help="training steps (default 100)")
     lr.add_argument("--min-lr", type=float, default=1e-7, metavar="LR", help="first rate (default 1e-7)")
     lr.add_argument("--max-lr", type=float, default=10.0, metavar="LR", help="last rate (default 10)")
-    for q in (bs, lr):
+    et = what.add_parser("epoch-time", parents=[common], help="time a few training steps: seconds per epoch",
+                         description="Builds the run `kagglebench train` would (data on the device, model, "
+                                     "optimizer, augmentation), runs --warmup steps that are not timed, then "
+                                     "times --steps more. Training steps only: validation comes on top. "
+                                     "Nothing is written.")
+    et.add_argument("--steps", type=int, default=10, metavar="N", help="steps to time (default 10)")
+    et.add_argument("--warmup", type=int, default=2, metavar="N",
+                    help="steps run first and left out of the timing (default 2)")
+    for q in (bs, lr, et):
         q.add_argument("recipe", metavar="RECIPE", help="a built-in recipe name or a .toml file")
         q.add_argument("overrides", nargs="*", metavar="key=value", help="recipe overrides")
         q.add_argument("--json", action="store_true", help="print one JSON document on stdout")
@@ -54,7 +66,28 @@ def run(args: argparse.Namespace) -> int:
     recipe = load_recipe(args.recipe, args.overrides)
     if args.what == "batch-size":
         return _batch_size(ws, recipe, args)
+    if args.what == "epoch-time":
+        return _epoch_time(ws, recipe, args)
     return _lr(ws, recipe, args)
+
+
+def _epoch_time(ws, recipe, args: argparse.Namespace) -> int:
+    from kagglebench.train.timing import recipe_epoch_time
+
+    print(f"timing {args.steps} training steps of {recipe.name} (after {args.warmup} warm-up steps) ...",
+          file=sys.stderr)
+    res = recipe_epoch_time(ws, recipe, steps=args.steps, warmup=args.warmup)
+    if args.json:
+        print(json.dumps(res.to_dict()))
+        return 0
+    print(f"{recipe.name} on {res.device}: {_duration(res.seconds_per_epoch)} per epoch "
+          f"({res.steps_per_epoch} steps of batch {res.batch_size} at {res.seconds_per_step:.3g} s a step, "
+          f"{res.images_per_s:,.0f} images/s; measured from {res.steps} steps, validation not included)")
+    return 0
+
+
+def _duration(s: float) -> str:
+    return f"{s:.1f} s" if s < 90 else f"{s / 60:.1f} min" if s < 5400 else f"{s / 3600:.1f} h"
 
 
 def _batch_size(ws, recipe, args: argparse.Namespace) -> int:
