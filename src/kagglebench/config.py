@@ -128,6 +128,9 @@ class ScheduleConfig:
 @dataclass
 class TrainConfig:
     epochs: int = key(10, ge=1)
+    # share of the last epoch trained: ceil(steps per epoch x (epochs - 1 + this)) steps in all, the
+    # schedule over them (airbench94's 9.9 epochs: epochs = 10, last_epoch_fraction = 0.9)
+    last_epoch_fraction: float = key(1.0, gt=0, le=1)
     batch_size: int = key(128, ge=1)
     seed: int = 0
     deterministic: bool = False
@@ -138,6 +141,9 @@ class TrainConfig:
     grad_clip: float = key(0.0, ge=0)                   # max gradient norm (0 = off)
     ema_decay: float = key(0.0, ge=0, lt=1)             # EMA of weights (0 = off)
     amp: str = key("auto", choices=("auto", "none", "bf16", "fp16"))
+    # the network's weights in fp16 except BatchNorm, fp16 inputs, the loss summed over the batch
+    # (airbench94's net.half()): on a CUDA device only | everywhere (a CPU too: slow) | off
+    half_weights: str = key("off", choices=("off", "cuda", "on"))
     channels_last: bool = True        # NHWC memory layout: about 1.3x faster convolutions (BENCHMARKS.md)
     compile: bool = False
     device: str = "auto"              # auto | cpu | cuda | cuda:N | mps

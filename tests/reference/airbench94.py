@@ -6,7 +6,8 @@ network components, make_net, the whitening initialisation, LookaheadState, infe
 training loop of `main`. What is adapted, and only so the original runs inside a test:
 - the loader takes image and label tensors (uint8 NHWC) instead of downloading CIFAR-10, and a
   normalization (default: airbench's CIFAR-10 values), so both sides can see the same data;
-- the network is half precision on a GPU as in airbench, float32 on a CPU (`device`);
+- the network is half precision on a GPU as in airbench, float32 on a CPU (`device`), unless `half`
+  says otherwise (half=True on a CPU: airbench's precision there, for the side-by-side fp16 test);
 - `main(run)` became `train(...)`, with the number of classes, epochs and batch size from `hyp`
   (a copy may be passed) and three hooks for the side-by-side test: `init_state` (load these
   initial weights after make_net and the whitening init), `batches` (epoch -> the batches to
@@ -100,10 +101,10 @@ class Normalize:
 class CifarLoader:
 
     def __init__(self, images, labels, train=True, batch_size=500, aug=None, drop_last=None, shuffle=None,
-                 device='cpu', mean=CIFAR_MEAN, std=CIFAR_STD):
+                 device='cpu', mean=CIFAR_MEAN, std=CIFAR_STD, half=None):
         # ADAPTED: the images (uint8 N x H x W x 3) and labels are given, not downloaded.
         self.images, self.labels = images.to(device), labels.to(device)
-        half = torch.device(device).type == 'cuda'
+        half = torch.device(device).type == 'cuda' if half is None else half
         # It's faster to load+process uint8 data than to load preprocessed fp16 data
         self.images = ((self.images.half() if half else self.images.float()) / 255).permute(0, 3, 1, 2)
         self.images = self.images.to(memory_format=torch.channels_last)
@@ -218,7 +219,7 @@ class ConvGroup(nn.Module):
 #############################################
 
 
-def make_net(hyp=hyp, num_classes=10, device='cpu'):
+def make_net(hyp=hyp, num_classes=10, device='cpu', half=None):
     widths = hyp['net']['widths']
     batchnorm_momentum = hyp['net']['batchnorm_momentum']
     whiten_kernel_size = 2
@@ -235,9 +236,9 @@ def make_net(hyp=hyp, num_classes=10, device='cpu'):
         Mul(hyp['net']['scaling_factor']),
     )
     net[0].weight.requires_grad = False
-    # ADAPTED: half precision on a GPU as in airbench, float32 on a CPU.
+    # ADAPTED: half precision on a GPU as in airbench, float32 on a CPU (unless `half` says).
     net = net.to(device)
-    if torch.device(device).type == 'cuda':
+    if (torch.device(device).type == 'cuda' if half is None else half):
         net = net.half()
     net = net.to(memory_format=torch.channels_last)
     for mod in net.modules():
@@ -335,7 +336,8 @@ def evaluate(model, loader, tta_level=0):
 
 
 def train(train_images, train_labels, test_images=None, test_labels=None, *, hyp=hyp, num_classes=10,
-          device='cpu', mean=CIFAR_MEAN, std=CIFAR_STD, init_state=None, batches=None, on_step=None):
+          device='cpu', mean=CIFAR_MEAN, std=CIFAR_STD, init_state=None, batches=None, on_step=None,
+          half=None):
     """airbench94's `main(run)`: train one network, return {"model", "val_acc", "tta_val_acc"}."""
 
     batch_size = hyp['opt']['batch_size']
@@ -352,12 +354,12 @@ def train(train_images, train_labels, test_images=None, test_labels=None, *, hyp
 
     loss_fn = nn.CrossEntropyLoss(label_smoothing=hyp['opt']['label_smoothing'], reduction='none')
     test_loader = (CifarLoader(test_images, test_labels, train=False, batch_size=2000, device=device,
-                               mean=mean, std=std) if test_images is not None else None)
+                               mean=mean, std=std, half=half) if test_images is not None else None)
     train_loader = CifarLoader(train_images, train_labels, train=True, batch_size=batch_size, aug=hyp['aug'],
-                               device=device, mean=mean, std=std)
+                               device=device, mean=mean, std=std, half=half)
     total_train_steps = ceil(len(train_loader) * epochs)
 
-    model = make_net(hyp, num_classes, device)
+    model = make_net(hyp, num_classes, device, half)
     current_steps = 0
 
     norm_biases = [p for k, p in model.named_parameters() if 'norm' in k and p.requires_grad]

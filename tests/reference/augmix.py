@@ -5,7 +5,9 @@ Transcribed as the original is written, so kagglebench's batched version (train/
 checked against it on the same inputs:
 - the operations of `augmentations.py` (PIL, numpy's global random state), with IMAGE_SIZE = 32;
 - `augment_and_mix` of `augment_and_mix.py` (numpy reference of the mixing);
-- the Jensen-Shannon consistency loss, written inline in `cifar.py`'s `train()`, as a function.
+- the Jensen-Shannon consistency loss, written inline in `cifar.py`'s `train()`, as a function;
+- `cifar.py`'s command-line defaults (its argparse, as a dict), its `get_lr` and the LambdaLR factor
+  `main()` builds from it, and its training transform (`main()`'s train_transform and preprocess).
 Only the names differ where the original writes code inline. Not shipped with the package.
 """
 
@@ -13,6 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image, ImageEnhance, ImageOps
+from torchvision import transforms
 
 # ImageNet code should change this value
 IMAGE_SIZE = 32
@@ -181,3 +184,42 @@ def jsd_loss(logits_all, targets, batch):
                   F.kl_div(p_mixture, p_aug1, reduction='batchmean') +
                   F.kl_div(p_mixture, p_aug2, reduction='batchmean')) / 3.
     return loss
+
+
+# ---------------------------------------------------------------- cifar.py, argparse defaults and main()
+
+# parser.add_argument(...) defaults, by dest. --model's default is 'wrn' (WideResNet 40-2).
+CIFAR_ARGS = {
+    "dataset": "cifar10", "model": "wrn", "epochs": 100, "learning_rate": 0.1, "batch_size": 128,
+    "eval_batch_size": 1000, "momentum": 0.9, "decay": 0.0005, "layers": 40, "widen_factor": 2,
+    "droprate": 0.0, "mixture_width": 3, "mixture_depth": -1, "aug_severity": 3, "no_jsd": False,
+    "all_ops": False,
+}
+# main(): torch.manual_seed(1); np.random.seed(1); SGD(..., nesterov=True); the test set every epoch.
+SEED = 1
+NESTEROV = True
+
+
+def get_lr(step, total_steps, lr_max, lr_min):
+    """Compute learning rate according to cosine annealing schedule."""
+    return lr_min + (lr_max - lr_min) * 0.5 * (1 +
+                                               np.cos(step / total_steps * np.pi))
+
+
+def lr_at(step, steps_per_epoch, args=CIFAR_ARGS):
+    """The lr of optimizer step `step` (0-based): LambdaLR(optimizer, lambda step: get_lr(step,
+    args.epochs * len(train_loader), 1, 1e-6 / args.learning_rate)) times the initial lr."""
+    factor = get_lr(step, args["epochs"] * steps_per_epoch, 1, 1e-6 / args["learning_rate"])
+    return args["learning_rate"] * factor
+
+
+def train_transform():
+    return transforms.Compose(
+        [transforms.RandomHorizontalFlip(),
+         transforms.RandomCrop(32, padding=4)])
+
+
+def preprocess():
+    return transforms.Compose(
+        [transforms.ToTensor(),
+         transforms.Normalize([0.5] * 3, [0.5] * 3)])

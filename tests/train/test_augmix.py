@@ -186,3 +186,67 @@ def test_ds542_robust_recipe_states_the_published_figures():
     assert r.model.name == "resnet18" and r.model.cifar_stem and r.schedule.name == "cosine"
     assert r.train.augmix and r.train.jsd_weight == 12.0
     assert "51.9%" in r.description and "64.9%" in r.description
+
+
+def test_ds542_robust_recipe_has_the_augmix_cifar_scripts_values():
+    """Every value cifar.py sets (its argparse defaults and main()), read from the transcription;
+    the model (WRN-40-2 there, ResNet-18 here) and the seed are the recipe's stated choices."""
+    from kagglebench.config import load_recipe
+
+    r, a = load_recipe("ds542-robust"), ref.CIFAR_ARGS
+    assert (r.optim.name, r.optim.lr, r.optim.momentum, r.optim.weight_decay, r.optim.nesterov) == \
+        ("sgd", a["learning_rate"], a["momentum"], a["decay"], ref.NESTEROV)
+    assert (r.train.epochs, r.train.batch_size, r.train.drop_last) == (a["epochs"], a["batch_size"], False)
+    assert r.train.augmix and r.train.augmix_severity == a["aug_severity"] and not a["no_jsd"]
+    assert not a["all_ops"] and set(augmix.OPS) == {f.__name__ for f in ref.augmentations}
+    aug = augmix.with_augmix(None, r)
+    assert (aug.width, aug.depth, aug.alpha, aug.jsd) == (a["mixture_width"], a["mixture_depth"], 1.0, True)
+    norm = ref.preprocess().transforms[1]
+    assert (r.data.mean, r.data.std) == (list(norm.mean), list(norm.std))
+    crop, flip = ref.train_transform().transforms[1], ref.train_transform().transforms[0]
+    assert (r.data.crop_padding, r.data.pad_mode, r.data.hflip) == (crop.padding, "zeros", flip.p == 0.5)
+    assert crop.padding_mode == "constant" and crop.fill == 0
+    assert r.data.val_split == "test"          # cifar.py trains on all of train, tests every epoch
+
+
+def test_ds542_robust_schedule_is_cifar_pys_cosine_to_1e6():
+    """cifar.py's LambdaLR(get_lr(step, epochs * len(loader), 1, 1e-6 / lr)) x lr at every step of a
+    run with its loader length (391 on 50,000 images, the last batch kept): ours ends at 0, not 1e-6."""
+    from kagglebench.config import load_recipe
+    from kagglebench.train.optim import lr_at
+
+    r = load_recipe("ds542-robust")
+    per_epoch = -(-50_000 // r.train.batch_size)
+    total = r.train.epochs * per_epoch
+    diffs = [abs(lr_at(s, base_lr=r.optim.lr, schedule=r.schedule, steps_per_epoch=per_epoch, total_steps=total)
+                 - ref.lr_at(s, per_epoch)) for s in range(0, total, 7)]
+    assert per_epoch == 391 and max(diffs) <= 1e-6 + 1e-12
+    assert ref.lr_at(0, per_epoch) == pytest.approx(0.1) and ref.lr_at(total, per_epoch) == pytest.approx(1e-6)
+
+
+def test_ds542_robust_crop_is_cifar_pys_zero_padded_random_crop(images):
+    """Every crop the recipe's pipeline makes is one of the crops cifar.py's RandomCrop(32,
+    padding=4) makes of the same image (all 81 offsets, drawn through the original transform):
+    zeros at the borders. With reflection, as the recipe padded before, most crops are not."""
+    from kagglebench.config import load_recipe
+    from kagglebench.data.pipeline import random_crop
+
+    r = load_recipe("ds542-robust")
+    x = np.maximum(images[:16], 1)                   # no zero pixel of its own anywhere
+    crop = ref.train_transform().transforms[1]
+    originals = []
+    for im in x:
+        seen = set()
+        for s in range(600):
+            torch.manual_seed(s)
+            seen.add(np.asarray(crop(Image.fromarray(im))).tobytes())
+        assert len(seen) == 81
+        originals.append(seen)
+
+    def kept(mode: str) -> int:
+        out = random_crop(_nchw(x), r.data.crop_padding, torch.Generator().manual_seed(0), mode)
+        got = out.permute(0, 2, 3, 1).contiguous().numpy()
+        return sum(got[i].tobytes() in originals[i] for i in range(len(x)))
+
+    assert kept(r.data.pad_mode) == len(x)
+    assert kept("reflect") < len(x) // 2

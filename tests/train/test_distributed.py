@@ -133,3 +133,31 @@ def test_train_nproc_2_matches_a_single_process_run(fresh_ws):
     assert cfg["world_size"] == 2
     with Store(fresh_ws / "kagglebench.db") as s:  # only rank 0 wrote: one row per run
         assert sorted(r["id"] for r in s.list_runs()) == sorted([one["id"], two["id"]])
+
+
+def test_fast_trains_on_two_ranks_past_the_whitening_bias_freeze(tmp_path):
+    """`train fast --nproc 2` (gloo): the whitening bias stops training after epoch 3, which turns a
+    parameter off mid-run; the DDP wrapper is rebuilt then (a wrapper built with it expects its
+    gradient every step). Five epochs of 5 steps: the bias moves in epochs 1-3 and not after
+    (every epoch's checkpoint kept)."""
+    import os
+    import subprocess
+    import sys
+
+    from kagglebench.data.demo import write_demo
+
+    ws = write_demo(tmp_path / "ws", classes=10, train=200, test=10, seed=1, ood=False)
+    r = subprocess.run([sys.executable, "-m", "kagglebench", "train", "fast", "--nproc", "2", "--json",
+                        "epochs=5", "batch_size=32", "lr=0.047", "data.val_fraction=0.2", "train.device=cpu",
+                        "train.keep_top_k=5", "train.last_epoch_fraction=1"],
+                       cwd=ws, capture_output=True, text=True, timeout=600,
+                       env={k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE")})
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = json.loads(r.stdout)
+    assert out["status"] == "finished" and out["epochs"] == 5, out
+    ckpts = ws / "runs" / out["id"] / "checkpoints"
+    bias = [torch.load(ckpts / f"epoch{e:03d}.pt", weights_only=False)["model"]["whiten.bias"] for e in range(1, 6)]
+    assert not torch.equal(bias[0], bias[1]) and not torch.equal(bias[1], bias[2])
+    assert torch.equal(bias[2], bias[3]) and torch.equal(bias[3], bias[4])
+    cfg = json.loads((ws / "runs" / out["id"] / "config.json").read_text())
+    assert cfg["world_size"] == 2

@@ -34,13 +34,15 @@ def to_nchw_u8(images, device: str | torch.device = "cpu") -> torch.Tensor:
 
 
 def normalize(x_u8: torch.Tensor, mean: Sequence[float], std: Sequence[float],
-              size: int | None = None, channels_last: bool = False) -> torch.Tensor:
-    """uint8 NCHW -> float NCHW: /255, (x - mean) / std, then bilinear resize to `size`."""
-    m = torch.tensor(mean, device=x_u8.device).view(1, -1, 1, 1)
-    s = torch.tensor(std, device=x_u8.device).view(1, -1, 1, 1)
+              size: int | None = None, channels_last: bool = False,
+              dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """uint8 NCHW -> float NCHW: /255, (x - mean) / std, then bilinear resize to `size`. In
+    `dtype` throughout (float16: airbench's loader, `images.half() / 255` normalized in fp16)."""
+    m = torch.tensor(mean, device=x_u8.device, dtype=dtype).view(1, -1, 1, 1)
+    s = torch.tensor(std, device=x_u8.device, dtype=dtype).view(1, -1, 1, 1)
     # In place on the fresh float copy: the same arithmetic, in the same order, as
     # (x / 255 - m) / s, without two more batch-sized allocations (~3x faster on a CPU).
-    x = x_u8.to(torch.float32, copy=True).div_(255).sub_(m).div_(s)   # a copy: never the caller's tensor
+    x = x_u8.to(dtype, copy=True).div_(255).sub_(m).div_(s)   # a copy: never the caller's tensor
     if size is not None and tuple(x.shape[-2:]) != (size, size):
         x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=False)
     return x.contiguous(memory_format=torch.channels_last) if channels_last else x
@@ -142,7 +144,7 @@ class BatchPipeline:
                  augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
                  channels_last: bool = False, rank: int = 0, world_size: int = 1,
                  device: str | torch.device | None = None, alternating_flip: bool = False,
-                 pad_mode: str = "reflect") -> None:
+                 pad_mode: str = "reflect", dtype: torch.dtype = torch.float32) -> None:
         if not 0 <= rank < world_size:
             raise ValueError(f"rank {rank} outside world_size {world_size}")
         dev = device or (images_u8_nhwc.device if isinstance(images_u8_nhwc, torch.Tensor) else "cpu")
@@ -151,7 +153,7 @@ class BatchPipeline:
                                       else labels, dtype=torch.int64).to(dev)
         self.batch_size, self.shuffle, self.drop_last, self.seed = batch_size, shuffle, drop_last, seed
         self.crop_padding, self.hflip, self.vflip, self.augment = crop_padding, hflip, vflip, augment
-        self.pad_mode = pad_mode
+        self.pad_mode, self.dtype = pad_mode, dtype     # dtype: of the batches (float16 for half weights)
         self.mean, self.std, self.size, self.channels_last = mean, std, size, channels_last
         self.rank, self.world_size, self.epoch = rank, world_size, 0
         # Alternating flip (with hflip): the same seeded half on every rank, indexed by image.
@@ -201,11 +203,11 @@ class BatchPipeline:
                 x = random_flip(x, 2, ga)
             if self.augment is not None:
                 x = self.augment(x)
-            yield normalize(x, self.mean, self.std, self.size, self.channels_last), self.labels[idx]
+            yield normalize(x, self.mean, self.std, self.size, self.channels_last, self.dtype), self.labels[idx]
 
 
 def prepare_eval(images_u8, mean: Sequence[float], std: Sequence[float], size: int | None,
-                 device: str | torch.device = "cpu") -> torch.Tensor:
+                 device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """Evaluation batch with the run's own transform: uint8 NHWC -> normalized float NCHW."""
-    return normalize(to_nchw_u8(images_u8, device), mean, std, size)
+    return normalize(to_nchw_u8(images_u8, device), mean, std, size, dtype=dtype)
 

@@ -39,6 +39,21 @@ def amp_dtype(amp: str, device: torch.device) -> torch.dtype | None:
     return torch.float16 if amp == "fp16" else torch.bfloat16
 
 
+def half_weights_on(setting: str, device: torch.device) -> bool:
+    """train.half_weights: "cuda" on a CUDA device, "on" everywhere, "off" never."""
+    return setting == "on" or (setting == "cuda" and device.type == "cuda")
+
+
+def to_half_weights(model: nn.Module) -> nn.Module:
+    """airbench94's make_net: the whole network in fp16 (`net.half()`), then every BatchNorm back
+    to float32 (weights, biases and running statistics). In place; returns `model`."""
+    model.half()
+    for mod in model.modules():
+        if isinstance(mod, nn.modules.batchnorm._BatchNorm):
+            mod.float()
+    return model
+
+
 def seed_everything(seed: int, deterministic: bool) -> None:
     """Seed every generator; in deterministic mode also forbid nondeterministic kernels."""
     if deterministic:

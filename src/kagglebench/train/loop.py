@@ -64,6 +64,11 @@ class Parts:
     lookahead_ema: Any = None    # optim.LookaheadEMA: pulls `raw` back to its average every k steps
     warmup_steps: int = 0        # first steps of this process left out of images/s (compile, autotune)
     steps_done: int = 0          # steps this process has run (warm-up is per process, not per run)
+    # train.half_weights: fp16 weights (BatchNorm float32) and inputs, no autocast or scaler; the
+    # loss is summed as airbench sums it, `loss_scale` (this rank's batch) times the mean, and the
+    # optimizer's groups carry lr / loss_scale and weight_decay x loss_scale: the same steps
+    half_weights: bool = False
+    loss_scale: float = 1.0
 
     def autocast(self) -> Any:
         return torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None)
@@ -71,6 +76,12 @@ class Parts:
     def eval_model(self) -> nn.Module:
         """The model we predict with: the EMA when kept, else the raw one."""
         return self.ema.module if self.ema is not None else self.raw
+
+
+def total_steps(steps_per_epoch: int, train: Any) -> int:
+    """Steps in the whole run: `epochs` epochs, the last one cut to `last_epoch_fraction` (rounded
+    up, as airbench94's ceil(len(train_loader) * 9.9))."""
+    return math.ceil(steps_per_epoch * (train.epochs - 1 + train.last_epoch_fraction))
 
 
 @dataclass
@@ -102,6 +113,9 @@ def train_step(parts: Parts, x: torch.Tensor, y: torch.Tensor, recipe: Any,
                num_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
     """One optimizer step; returns (loss, number correct) as tensors, without syncing."""
     t = recipe.train
+    if parts.half_weights:
+        x = x.half()
+    backward = None
     if x.shape[0] == augmix.VIEWS_WITH_JSD * y.shape[0]:
         # AugMix + JSD: clean and two augmented views of each image, in one forward pass
         with parts.autocast():
@@ -112,7 +126,18 @@ def train_step(parts: Parts, x: torch.Tensor, y: torch.Tensor, recipe: Any,
                                    prob=t.mix_prob)
         with parts.autocast():
             logits = parts.model(inputs)
-        loss = soft_cross_entropy(logits, target, t.label_smoothing)
+        if parts.half_weights:
+            # airbench: cross-entropy on the fp16 logits, summed over the batch
+            per = F.cross_entropy(logits, target.to(logits.dtype) if target.dtype.is_floating_point else target,
+                                  label_smoothing=t.label_smoothing, reduction="none")
+            backward = per.sum()
+            if per.shape[0] != parts.loss_scale:      # a short last batch: the same scale as a full one
+                backward = backward * (parts.loss_scale / per.shape[0])
+            loss = per.detach().float().mean()
+        else:
+            loss = soft_cross_entropy(logits, target, t.label_smoothing)
+    if backward is None:
+        backward = loss * parts.loss_scale if parts.half_weights else loss
     parts.optimizer.zero_grad(set_to_none=True)
     if parts.scaler is not None:
         parts.scaler.scale(loss).backward()
@@ -122,9 +147,9 @@ def train_step(parts: Parts, x: torch.Tensor, y: torch.Tensor, recipe: Any,
         parts.scaler.step(parts.optimizer)
         parts.scaler.update()
     else:
-        loss.backward()
-        if t.grad_clip:
-            nn.utils.clip_grad_norm_(parts.raw.parameters(), t.grad_clip)
+        backward.backward()
+        if t.grad_clip:      # the summed loss's gradients are loss_scale x the mean's
+            nn.utils.clip_grad_norm_(parts.raw.parameters(), t.grad_clip * parts.loss_scale)
         parts.optimizer.step()
     if parts.ema is not None:
         parts.ema.update_parameters(parts.raw)
@@ -239,7 +264,7 @@ def _flush(window: list, sums: dict, state: TrainState, schedule: Schedule, lr: 
 @torch.no_grad()
 def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, *, mean: Any, std: Any,
              size: int, batch_size: int = 256, amp_dtype: torch.dtype | None = None,
-             channels_last: bool = False) -> dict[str, float]:
+             channels_last: bool = False, input_dtype: torch.dtype | None = None) -> dict[str, float]:
     """Loss, top-1 and top-5 accuracy on uint8 NHWC `images` (already on the model's device),
     prepared exactly as at test time (`pipeline.prepare_eval`: resize + normalize)."""
     from kagglebench.data.pipeline import prepare_eval
@@ -249,7 +274,8 @@ def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, *, me
     device = images.device
     loss_sum, correct, top5, n = 0.0, 0, 0, labels.shape[0]
     for i in range(0, n, batch_size):
-        x = prepare_eval(images[i:i + batch_size], mean, std, size, device)
+        # a model with fp16 weights (train.half_weights) gets fp16 inputs, normalized in fp16
+        x = prepare_eval(images[i:i + batch_size], mean, std, size, device, dtype=input_dtype or torch.float32)
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         y = labels[i:i + batch_size]

@@ -11,6 +11,7 @@ Under torchrun only rank 0 writes the store, logs and checkpoints.
 
 from __future__ import annotations
 
+import itertools
 import os
 import platform
 import signal
@@ -122,29 +123,50 @@ def _make_parts(ws: Workspace, recipe: Recipe, data: build.TrainData, device: to
     if fresh and recipe.model.init_from:
         log(f"starting from the weights of {build.init_from(ws, recipe.model.init_from, raw)}")
     raw.to(device)
+    half = build.half_weights_on(t.half_weights, device)
     if fresh and not recipe.model.init_from and hasattr(raw, "init_from_data"):
         # Data-dependent initialisation (the fast net's whitening stem) from training images, as
-        # airbench does from its first 5,000; a resumed run gets these weights from its checkpoint.
+        # airbench does from its first 5,000 (normalized in fp16 with half weights, as its loader
+        # holds them); a resumed run gets these weights from its checkpoint.
         from kagglebench.data.pipeline import prepare_eval
-        init_from_data(raw, prepare_eval(data.train_x[:5000], data.mean, data.std, data.size, device))
+        init_from_data(raw, prepare_eval(data.train_x[:5000], data.mean, data.std, data.size, device,
+                                         dtype=torch.float16 if half else torch.float32))
     if t.channels_last:
         raw.to(memory_format=torch.channels_last)
-    dtype = build.amp_dtype(t.amp, device)
-    parts = loop.Parts(model=raw, raw=raw, optimizer=create_optimizer(build.param_groups(raw, recipe), recipe.optim),
-                       device=device, amp_dtype=dtype,
+    if half:
+        build.to_half_weights(raw)        # airbench94: fp16 weights, BatchNorm in float32; no autocast
+    dtype = None if half else build.amp_dtype(t.amp, device)
+    optimizer = create_optimizer(build.param_groups(raw, recipe), recipe.optim)
+    # With half weights the loss is summed over this rank's batch (DDP then averages the ranks);
+    # lr / scale and decay x scale in every group keep the mean loss's steps (airbench's lr and decay).
+    scale = t.batch_size / info.world_size if half else 1.0
+    for g in optimizer.param_groups if half else ():
+        g["lr_scale"] = g.get("lr_scale", 1.0) / scale
+        g["weight_decay"] = g["weight_decay"] * scale
+    parts = loop.Parts(model=raw, raw=raw, optimizer=optimizer, device=device, amp_dtype=dtype,
                        scaler=torch.amp.GradScaler("cuda") if dtype == torch.float16 else None,
                        # torch.compile compiles, and cuDNN (benchmark mode) autotunes, on the first step
-                       warmup_steps=1 if (t.compile or device.type == "cuda") else 0)
+                       warmup_steps=1 if (t.compile or device.type == "cuda") else 0,
+                       half_weights=half, loss_scale=scale)
     if t.ema_decay > 0:
         parts.ema = AveragedModel(raw, multi_avg_fn=get_ema_multi_avg_fn(t.ema_decay), use_buffers=True)
     if t.swa:
         parts.swa = AveragedModel(raw)
-    model = dist.wrap(raw, info) if info.world_size > 1 else raw
-    parts.model = torch.compile(model) if t.compile else model
+    parts.model = _wrapped(raw, t, info)
     return parts
 
 
-def _make_pipeline(recipe: Recipe, data: build.TrainData, info: dist.DistInfo) -> BatchPipeline:
+def _wrapped(raw: torch.nn.Module, t: Any, info: dist.DistInfo) -> torch.nn.Module:
+    """The module a step calls: DDP around `raw` with several ranks, compiled when asked."""
+    model = dist.wrap(raw, info) if info.world_size > 1 else raw
+    return torch.compile(model) if t.compile else model
+
+
+def _trainable(model: torch.nn.Module) -> list[bool]:
+    return [p.requires_grad for p in model.parameters()]
+
+
+def _make_pipeline(recipe: Recipe, data: build.TrainData, info: dist.DistInfo, half: bool = False) -> BatchPipeline:
     from kagglebench.data.pipeline import BatchPipeline
     from kagglebench.train.augment import create_augment
     from kagglebench.train.augmix import with_augmix
@@ -154,7 +176,8 @@ def _make_pipeline(recipe: Recipe, data: build.TrainData, info: dist.DistInfo) -
                          seed=t.seed, crop_padding=d.crop_padding, hflip=d.hflip, vflip=d.vflip,
                          mean=data.mean, std=data.std, size=data.size, augment=with_augmix(create_augment(d), recipe),
                          channels_last=t.channels_last, rank=info.rank, world_size=info.world_size,
-                         alternating_flip=d.alternating_flip, pad_mode=d.pad_mode)
+                         alternating_flip=d.alternating_flip, pad_mode=d.pad_mode,
+                         dtype=torch.float16 if half else torch.float32)   # half weights: fp16 batches
     if len(pipe) == 0:
         raise UserError(f"batch_size={t.batch_size}", f"larger than the training split "
                         f"({data.split['n_train']} images) with train.drop_last: lower batch_size")
@@ -308,9 +331,9 @@ def _assemble(ws: Workspace, store: Store | None, recipe: Recipe, data: build.Tr
     t = recipe.train
     run_dir = Path(ws.runs_dir) / run_id
     parts = _make_parts(ws, recipe, data, device, info, ckpt is None, log)
-    pipe = _make_pipeline(recipe, data, info)
+    pipe = _make_pipeline(recipe, data, info, parts.half_weights)
     steps_per_epoch = len(pipe)
-    schedule = loop.Schedule(recipe, steps_per_epoch, steps_per_epoch * t.epochs)
+    schedule = loop.Schedule(recipe, steps_per_epoch, loop.total_steps(steps_per_epoch, t))
     if recipe.optim.lookahead_ema:
         from kagglebench.train.optim import LookaheadEMA
         parts.lookahead_ema = LookaheadEMA(parts.raw, total_steps=schedule.total_steps,
@@ -466,7 +489,8 @@ def _validate(run: Training, model: torch.nn.Module) -> dict[str, float]:
         return {}
     return loop.evaluate(model, d.val_x, d.val_y, mean=d.mean, std=d.std, size=d.size,
                          batch_size=min(1024, 2 * t.batch_size), amp_dtype=run.parts.amp_dtype,
-                         channels_last=t.channels_last)
+                         channels_last=t.channels_last,
+                         input_dtype=torch.float16 if run.parts.half_weights else None)
 
 
 def _end_epoch(run: Training, train_out: dict[str, Any]) -> bool:
@@ -537,9 +561,14 @@ def _epochs(run: Training) -> tuple[str, str | None]:
                 run.stop.reason = f"stopped after step {st.step} as asked"
             if run.stop.reason is not None:
                 break
+            before = _trainable(parts.raw)
             build.set_backbone_trainable(parts.raw, run.recipe, st.epoch >= run.recipe.model.freeze_backbone_epochs)
             if hasattr(parts.raw, "start_epoch"):
                 parts.raw.start_epoch(st.epoch)   # per-epoch model switches (the fast net's whitening bias)
+            if run.info.world_size > 1 and _trainable(parts.raw) != before:
+                # DDP registers the parameters that need a gradient when it is built, and waits for
+                # each of them every step: a parameter turned off (or on) needs a new wrapper.
+                parts.model = _wrapped(parts.raw, t, run.info)
             run.pipe.set_epoch(st.epoch)
             if run.rng is not None and st.batch == 0:
                 checkpoints.set_rng_state(run.rng)
@@ -550,6 +579,7 @@ def _epochs(run: Training) -> tuple[str, str | None]:
                 loop.skip(batches, st.batch)
                 checkpoints.set_rng_state(run.rng)
             run.rng = None
+            batches = itertools.islice(batches, max(0, total - st.step))   # a cut last epoch (last_epoch_fraction)
             out = loop.train_one_epoch(parts, st, run.recipe, batches, schedule=run.schedule,
                                        num_classes=len(run.data.classes),
                                        log_every=max(1, min(50, run.schedule.steps_per_epoch // 10)),

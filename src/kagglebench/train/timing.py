@@ -61,9 +61,9 @@ def recipe_epoch_time(ws: Workspace, recipe: Recipe, *, steps: int = DEFAULT_STE
     recipe = build.resolved_recipe(recipe, data)
     info = dist.DistInfo(device=str(device))
     parts = runner._make_parts(ws, recipe, data, device, info, True, _quiet)
-    pipe = runner._make_pipeline(recipe, data, info)
+    pipe = runner._make_pipeline(recipe, data, info, parts.half_weights)
     steps_per_epoch = len(pipe)
-    schedule = loop.Schedule(recipe, steps_per_epoch, steps_per_epoch * recipe.train.epochs)
+    schedule = loop.Schedule(recipe, steps_per_epoch, loop.total_steps(steps_per_epoch, recipe.train))
     if recipe.optim.lookahead_ema:
         from kagglebench.train.optim import LookaheadEMA
         parts.lookahead_ema = LookaheadEMA(parts.raw, total_steps=schedule.total_steps,
