@@ -30,6 +30,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -40,6 +41,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 SRC, GUI, TESTS = ROOT / "src", ROOT / "gui", ROOT / "tests"
+RECIPES = SRC / "kagglebench" / "recipes"
 sys.path[:0] = [str(SRC)]
 
 import torch  # noqa: E402  (after the path: the check runs without kagglebench installed)
@@ -81,18 +83,30 @@ class Kb:
             raise CheckFailed(f"`kagglebench {' '.join(args)}` exited {proc.returncode}: {tail}")
         return proc.stdout
 
-    def many(self, commands: list[list[str]], timeout: float = 1800) -> list[dict]:
+    def many(self, commands: list[list[str]], timeout: float = 1800, env: dict | None = None) -> list[dict]:
         """Several commands in ONE child process (torch imported once): for each, the exit
         status, its stdout and the tail of its stderr. The same `kagglebench.cli.main` a
         terminal runs; an exception in one command is that command's failure, not the batch's."""
         proc = subprocess.run([sys.executable, "-c", _MANY], input=json.dumps(commands), capture_output=True,
-                              text=True, timeout=timeout, env=self.env, cwd=self.work, check=False)
+                              text=True, timeout=timeout, env={**self.env, **(env or {})}, cwd=self.work, check=False)
         lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(_MANY_TAG)]
         done = [json.loads(ln[len(_MANY_TAG):]) for ln in lines]
         if len(done) < len(commands):  # the child died (killed, out of memory): the rest never ran
             why = f"the child process ended ({proc.returncode}): " + " | ".join(proc.stderr.strip().splitlines()[-3:])
             done += [{"rc": -1, "out": "", "err": why}] * (len(commands) - len(done))
         return done
+
+    def many_at_once(self, commands: list[list[str]], ways: int) -> list[dict]:
+        """`many`, split round-robin over `ways` child processes running side by side."""
+        if ways <= 1 or len(commands) <= 1:
+            return self.many(commands)
+        from concurrent.futures import ThreadPoolExecutor
+
+        parts = [commands[i::ways] for i in range(ways)]
+        threads = {"OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // ways))}  # no oversubscribed cores
+        with ThreadPoolExecutor(ways) as pool:
+            done = list(pool.map(lambda part: self.many(part, env=threads), parts))
+        return [done[i % ways][i // ways] for i in range(len(commands))]
 
     def json(self, ws: Path | None, *args: str, **kw: Any) -> Any:
         return json.loads(self.run(ws, *args, "--json", **kw))
@@ -168,7 +182,7 @@ class Data:
         for k in range(19):  # the DS-542 layout: 19 files of 5 severities, read memory-mapped
             writers.write_ood_file(root / "ood-test" / f"distortion{k:02d}.npy",
                                    rng.integers(0, 256, (5 * ood_per_severity, 32, 32, 3), dtype=np.uint8))
-        stl_n = max(100, n_train // 10)
+        stl_n = max(40, n_train // 10)
         x, y = learnable_images(2 * stl_n, 10, 96, 3)
         writers.write_stl10(root / "stl10_binary", "train", x[:stl_n], y[:stl_n])
         writers.write_stl10(root / "stl10_binary", "test", x[stl_n:], y[stl_n:])
@@ -212,7 +226,7 @@ class Check:
         self.gpu = not args.cpu
         self.device = "cpu" if args.cpu else "cuda"
         self.work = Path(args.work or out / "work")
-        self.work.mkdir(parents=True, exist_ok=True)
+        fresh_work_folder(self.work)
         self.kb = Kb(self.work, self.device)
         self.results: list[dict] = []
         self.info: dict[str, Any] = {}
@@ -220,22 +234,27 @@ class Check:
         self.data: Data | None = None
         self.runs: dict[str, str] = {}  # recipe -> run id of its short run
         self.fast_run: str | None = None  # the fast check's eager run, in the CIFAR-10 workspace
+        self.lock = threading.Lock()      # checks that run side by side (on the CPU) share the report
 
     # the bookkeeping
     def elapsed(self) -> float:
         return time.perf_counter() - self.t_start
 
-    def record(self, name: str, fn: Callable[[], dict]) -> None:
+    def record(self, name: str, fn: Callable[[], dict], alongside: bool = False) -> None:
+        """Run one check and add its result; `alongside`: other checks run at the same time, so
+        its CPU time cannot be told apart (left out) and the report is written under a lock."""
         why_not = None
         if self.results and self.results[0]["status"] != "pass":
             why_not = "not started: the environment check failed"
         elif self.elapsed() > self.args.budget:
             why_not = f"not started: past the {self.args.budget:.0f} s budget"
         if why_not:
-            self.results.append({"check": name, "status": "skipped", "seconds": 0.0, "figures": {}, "detail": why_not})
-            self.write_report()
+            with self.lock:
+                self.results.append({"check": name, "status": "skipped", "seconds": 0.0, "figures": {},
+                                     "detail": why_not})
+                self.write_report()
             return
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), cpu_seconds()
         print(f"[{self.elapsed():6.1f}s] {name} ...", file=sys.stderr, flush=True)
         try:
             figures = fn() or {}
@@ -248,13 +267,17 @@ class Check:
             status, figures = "error", {}
             detail = f"{type(e).__name__}: {e} | " + " ".join(traceback.format_exc().splitlines()[-3:])
         secs = time.perf_counter() - t0
-        self.results.append({"check": name, "status": status, "seconds": round(secs, 2),
-                             "figures": figures, "detail": detail})
-        print(f"[{self.elapsed():6.1f}s] {name}: {status} {detail}", file=sys.stderr, flush=True)
-        self.write_report()
+        cpu = None if alongside else round(cpu_seconds() - c0, 1)
+        with self.lock:
+            self.results.append({"check": name, "status": status, "seconds": round(secs, 2), "cpu_seconds": cpu,
+                                 "figures": figures, "detail": detail})
+            print(f"[{self.elapsed():6.1f}s] {name}: {status} {detail}", file=sys.stderr, flush=True)
+            self.write_report()
 
     def write_report(self) -> None:
-        doc = {"info": self.info, "elapsed_s": round(self.elapsed(), 1), "results": self.results,
+        doc = {"info": self.info, "elapsed_s": round(self.elapsed(), 1),
+               "cpu_s": round(cpu_seconds(), 1), "load_average": [round(x, 2) for x in os.getloadavg()],
+               "results": self.results,
                "passed": sum(r["status"] == "pass" for r in self.results),
                "failed": sum(r["status"] in ("fail", "error") for r in self.results),
                "skipped": sum(r["status"] == "skipped" for r in self.results)}
@@ -271,7 +294,7 @@ class Check:
         return self.args.tiny
 
     def steps(self) -> int:
-        return 4 if self.tiny else self.args.steps
+        return 2 if self.tiny else self.args.steps
 
     # 1. the machine
     def environment(self) -> dict:
@@ -322,9 +345,11 @@ class Check:
         """Every built-in recipe trains a few hundred steps (a few on the CPU), all in one child
         process; a recipe that starts from another run (STL-10 from convnet96) goes second."""
         need(self.data is not None, "no data (the data check failed)")
-        names = [r["name"] for r in self.kb.json(None, "recipes")]
-        configs = {n: json.loads(r["out"]) for n, r in zip(names, self.kb.many([["recipes", n, "--json"]
-                                                                                 for n in names]))}
+        listing, *shown = self.kb.many([["recipes", "--json"]] + [["recipes", p.stem, "--json"]
+                                                                   for p in sorted(RECIPES.glob("*.toml"))])
+        names = [r["name"] for r in json.loads(listing["out"])]
+        configs = {(cfg := json.loads(r["out"]))["name"]: cfg for r in shown if r["rc"] == 0}
+        need(set(names) <= set(configs), f"recipes without a shown config: {sorted(set(names) - set(configs))}")
         plans = {n: self.plan(n, configs[n]) for n in names}
         later = [n for n in names if "stl10" in n and not configs[n]["model"].get("init_from")]
         figures: dict[str, Any] = {}
@@ -336,7 +361,8 @@ class Check:
                     over = [*over, f"model.init_from={self.checkpoint_path('convnet96')}"]
                 cmds.append(["--workspace", str(ws), "train", n, *over, "--json"])
             t0 = time.perf_counter()
-            for n, res in zip(batch, self.kb.many(cmds)):
+            # on the CPU two children side by side use both cores; a GPU gets one at a time
+            for n, res in zip(batch, self.kb.many_at_once(cmds, 1 if self.gpu else 2)):
                 try:
                     need(res["rc"] == 0, f"exited {res['rc']}: {res['err']}")
                     figures[n] = self.short_run_figures(n, plans[n][0], json.loads(res["out"]), configs[n])
@@ -362,12 +388,17 @@ class Check:
         one on the CPU), as many epochs as the steps need, no early stop."""
         ws = self.data.workspace_for({"name": name, "description": cfg.get("description", "")})
         batch = int(cfg["train"]["batch_size"])
-        if self.tiny:
-            batch = min(batch, 16)
         n_train = self.data.train_images[ws.name]
+        over = []
+        if self.tiny:  # the rehearsal: every code path, on as few images as still make 2+ steps
+            batch = min(batch, 4)
+            # (simplecnn-1conv's run is reused by eval and predict, which need every class)
+            if ws != self.data.stl10 and not cfg["data"].get("classes") and name != "simplecnn-1conv":
+                over.append('data.classes=["class0","class1"]')
+                n_train = n_train // 5  # 2 of the 10 classes the tiny data uses
         per_epoch = max(1, int(n_train * (1 - float(cfg["data"].get("val_fraction", 0.1)))) // batch)
         epochs = max(1, math.ceil(self.steps() / per_epoch))
-        over = [f"epochs={epochs}", f"batch_size={batch}", "train.early_stopping_patience=0"]
+        over += [f"epochs={epochs}", f"batch_size={batch}", "train.early_stopping_patience=0"]
         if self.device != "auto":
             over.append(f"train.device={self.device}")
         if cfg["model"].get("pretrained"):
@@ -397,7 +428,7 @@ class Check:
     def fast_vs_airbench(self) -> dict:
         need(self.data is not None, "no data")
         ws = self.data.cifar10
-        epochs = 2 if self.tiny else 4
+        epochs = 1 if self.tiny else 4
         figures: dict[str, Any] = {}
         for compiled in (False, True):
             if compiled and self.tiny:
@@ -472,7 +503,7 @@ class Check:
         need(self.data is not None, "no data")
         ws = self.data.ds542
         rid = self.small_run(ws)
-        n_big, n_same = (40, 40) if self.tiny else (10_000, 500)
+        n_big, n_same = (20, 20) if self.tiny else (10_000, 500)
         t0 = time.perf_counter()
         big = self.kb.json(ws, "eval", rid, "--ood", "--ood-samples", str(n_big), "--device", self.device,
                            timeout=900)
@@ -531,15 +562,17 @@ class Check:
     # 9. find batch-size against a real out-of-memory
     def find_batch_size(self) -> dict:
         need(self.data is not None, "no data")
-        recipe, top = ("simplecnn-1conv", 64) if self.tiny else ("resnet152-imagenet", 1 << 16)
+        recipe, top = ("simplecnn-1conv", 16) if self.tiny else ("resnet152-imagenet", 1 << 16)
         size = "data.input_size=" + ("32" if self.tiny else "224")
         res = self.kb.json(self.data.ds542, "find", "batch-size", recipe, size, "--max", str(top), timeout=900)
         need(res["batch_size"] > 0, "not even a batch of 1 fits")
         if self.gpu:
             need(res["limit"] == "memory", f"stopped by {res['limit']}, not by running out of memory")
-        # recovering: the same device trains right after in a new process
-        self.small_run(self.data.ds542, again=True)
-        return {"batch_size": res["batch_size"], "limit": res["limit"], "tried": len(res.get("tried", []))}
+        figures = {"batch_size": res["batch_size"], "limit": res["limit"], "tried": len(res.get("tried", []))}
+        if self.gpu:  # recovering: the same device trains right after in a new process
+            self.small_run(self.data.ds542, again=True)
+            figures["trained_after"] = True
+        return figures
 
     # 10. SIGKILL mid-run, --resume: the same weights as a run never killed
     def kill_resume(self) -> dict:
@@ -549,12 +582,15 @@ class Check:
         over = ["train.deterministic=true", "train.checkpoint_every_steps=2", f"epochs={epochs}",
                 "batch_size=16" if self.tiny else "batch_size=256", "model.name=simplecnn-1conv",
                 *([] if self.device == "auto" else [f"train.device={self.device}"])]
-        straight = self.kb.json(ws, "train", "simplecnn-1conv", *over, "--name", "straight")
-        cmd = self.kb.cmd(ws, "train", "simplecnn-1conv", *over, "--name", "killed", "--json")
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=self.kb.env,
-                                cwd=self.work)
-        total = max_step(ws, straight["id"])
-        target = max(3, total // 2)
+        # the uninterrupted run trains beside the one to be killed (same seed, same steps)
+        def spawn(name: str) -> subprocess.Popen:
+            return subprocess.Popen(self.kb.cmd(ws, "train", "simplecnn-1conv", *over, "--name", name, "--json"),
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=self.kb.env,
+                                    cwd=self.work)
+        straight_proc, proc = spawn("straight"), spawn("killed")
+        n_train = int(self.data.train_images[ws.name] * 0.9)  # the workspace's 10% validation held out
+        batch = int(next(o for o in over if o.startswith("batch_size=")).split("=")[1])
+        target = max(3, epochs * (n_train // batch) // 2)
         run_id = None
         deadline = time.time() + 600
         while time.time() < deadline and proc.poll() is None:
@@ -563,10 +599,15 @@ class Check:
                 run_id = rows[0]["id"]
                 proc.send_signal(signal.SIGKILL)
                 break
-            time.sleep(0.02)
+            time.sleep(0.05)
         proc.communicate()
+        out, err = straight_proc.communicate(timeout=600)
+        need(straight_proc.returncode == 0, f"the uninterrupted run exited {straight_proc.returncode}: {err[-300:]}")
+        straight = json.loads(out)
+        total = max_step(ws, straight["id"])
         need(run_id is not None, f"the run finished (or failed) before step {target}: nothing to kill")
         killed_at = max_step(ws, run_id)
+        need(killed_at < total, f"killed at step {killed_at} of {total}: nothing left to resume")
         resumed = self.kb.json(ws, "train", "--resume", run_id)
         need(resumed["status"] == "finished", f"the resumed run ended {resumed['status']}")
         a, b = last_weights(ws, straight["id"]), last_weights(ws, run_id)
@@ -582,11 +623,12 @@ class Check:
         ws = self.data.cifar10
         figures: dict[str, Any] = {}
         common = ["epochs=1", "batch_size=32", "model.name=simplecnn-1conv"]
+        backend = "nccl" if self.gpu else "gloo"
+        world1 = all_reduce_world_of_one(backend, self.work, self.kb.env)  # runs beside the training
         res = self.kb.json(ws, "train", "simplecnn-1conv", *common, "--nproc", "1")
         need(res["status"] == "finished", f"--nproc 1 ended {res['status']}")
         figures["nproc1"] = res["status"]
-        backend = "nccl" if self.gpu else "gloo"
-        figures["world1_all_reduce"] = all_reduce_world_of_one(backend, self.work, self.kb.env)
+        figures["world1_all_reduce"] = world1()
         if self.gpu and torch.cuda.device_count() >= 2 or (not self.gpu and not self.tiny):
             res = self.kb.json(ws, "train", "simplecnn-1conv", *common, "--nproc", "2", timeout=900)
             need(res["status"] == "finished", f"--nproc 2 ended {res['status']}")
@@ -600,12 +642,53 @@ class Check:
                   ("find batch-size", self.find_batch_size), ("kill and resume", self.kill_resume),
                   ("DDP", self.ddp)]
         only = set(self.args.only.split(",")) if self.args.only else None
-        for name, fn in checks:
-            if only is None or name.split()[0] in only or name in ("environment", "data"):
+        checks = [(n, fn) for n, fn in checks if only is None or n.split()[0] in only or n in ("environment", "data")]
+        # On the CPU the checks after the FLOP/s one (each a few children on the shared data) run two
+        # at a time to use both cores; a GPU runs one at a time, so each one's figures are its own.
+        split = next((i for i, (n, _) in enumerate(checks) if n == "eval --ood"), len(checks))
+        for name, fn in checks[:split]:
+            self.record(name, fn)
+        if self.gpu:
+            for name, fn in checks[split:]:
                 self.record(name, fn)
+            return
+        from concurrent.futures import ThreadPoolExecutor
+
+        order = [n for n, _ in checks]
+        longest_first = sorted(checks[split:], key=lambda c: c[0] not in ("kill and resume", "DDP"))
+        with ThreadPoolExecutor(2) as pool:
+            list(pool.map(lambda c: self.record(*c, alongside=True), longest_first))
+        self.results.sort(key=lambda r: order.index(r["check"]))
+        self.write_report()
+
+
+def cpu_seconds() -> float:
+    """CPU time (user + system) of this process and its finished children: unlike wall time, it
+    does not grow with what else runs on the machine."""
+    import resource
+
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 # -- helpers that read kagglebench's files -------------------------------------------------------
+WORK_MARK = ".kagglebench-gpu-check"
+
+
+def fresh_work_folder(work: Path) -> None:
+    """An empty scratch folder: a previous check's (marked as ours) is removed first, so a rerun
+    into the same OUT starts clean; anything else already there is never touched."""
+    import shutil
+
+    if (work / WORK_MARK).exists():
+        shutil.rmtree(work)
+    elif work.exists() and any(work.iterdir()):
+        sys.exit(f"gpu_check: error: {work}: the scratch folder is not empty and not a previous check's "
+                 "(pick another OUT or --work)")
+    work.mkdir(parents=True, exist_ok=True)
+    (work / WORK_MARK).write_text("scratch folder of tools/gpu_check.py: removed by the next run\n")
+
+
 def max_step(ws: Path, run_id: str) -> int:
     return int(db_rows(ws, "SELECT step FROM runs WHERE id=?", run_id)[0]["step"])
 
@@ -708,17 +791,21 @@ dist.destroy_process_group()
 """
 
 
-def all_reduce_world_of_one(backend: str, work: Path, env: dict) -> str:
+def all_reduce_world_of_one(backend: str, work: Path, env: dict) -> Callable[[], str]:
+    """Start an all_reduce in a world of one process; the returned function waits for its verdict."""
     import socket
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.run([sys.executable, "-c", _WORLD1, backend, str(port)], capture_output=True, text=True,
-                          env=env, cwd=work, timeout=300, check=False)
-    need(proc.returncode == 0 and proc.stdout.strip() == "12.0",
-         f"{backend} all_reduce failed: {proc.stderr.strip()[-300:]}")
-    return f"{backend} ok"
+    proc = subprocess.Popen([sys.executable, "-c", _WORLD1, backend, str(port)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env, cwd=work)
+
+    def verdict() -> str:
+        out, err = proc.communicate(timeout=300)
+        need(proc.returncode == 0 and out.strip() == "12.0", f"{backend} all_reduce failed: {err.strip()[-300:]}")
+        return f"{backend} ok"
+    return verdict
 
 
 # -- the report ----------------------------------------------------------------------------------
@@ -729,15 +816,18 @@ def render_markdown(doc: dict) -> str:
              f"{info.get('date', '')}, torch {info.get('torch')}, CUDA {info.get('cuda')}, "
              f"Python {info.get('python')}; "
              f"measured {info.get('matmul_dtype')} matmul {info.get('matmul_gflops')} GFLOP/s. "
-             f"{doc['passed']} passed, {doc['failed']} failed, {doc['skipped']} skipped in {doc['elapsed_s']} s.", "",
-             "| check | result | seconds | figures |", "|---|---|---:|---|"]
+             f"{doc['passed']} passed, {doc['failed']} failed, {doc['skipped']} skipped in {doc['elapsed_s']} s "
+             f"({doc.get('cpu_s')} s of CPU; load average {doc.get('load_average')}).", "",
+             "| check | result | seconds | CPU s | figures |", "|---|---|---:|---:|---|"]
     for r in doc["results"]:
         figs = r["figures"]
         flat = {k: v for k, v in figs.items() if not isinstance(v, dict)}
         text = ", ".join(f"{k} {v}" for k, v in flat.items())
         if r["detail"]:
             text = f"{r['detail']}; {text}" if text else r["detail"]
-        lines.append(f"| {r['check']} | {r['status']} | {r['seconds']} | {text.replace('|', '/')} |")
+        cpu = "" if r.get("cpu_seconds") is None else r["cpu_seconds"]
+        lines.append(f"| {r['check']} | {r['status']} | {r['seconds']} | {cpu} | "
+                     f"{text.replace('|', '/')} |")
     nested = [(r["check"], k, v) for r in doc["results"] for k, v in r["figures"].items() if isinstance(v, dict)]
     if nested:
         lines += ["", "## Per item", "", "| check | item | figures |", "|---|---|---|"]

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import subprocess
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
@@ -32,6 +32,9 @@ from PySide6.QtWidgets import (
 )
 
 from kagglebench_gui.workers import TaskPool, run_cli
+
+if TYPE_CHECKING:
+    from kagglebench.workspace import Workspace
 
 MEASURE_STEPS = 5      # steps `find epoch-time` times for the dialog (after its warm-up steps)
 
@@ -101,7 +104,7 @@ class NewRunDialog(QDialog):
     """Result after exec(): `recipe`, `overrides` (list of key=value) and `run_name`."""
 
     def __init__(self, tasks: TaskPool, parent: QWidget | None = None, *, recipe: str | None = None,
-                 values: dict | None = None, title: str = "New run", ws: Any = None,
+                 values: dict | None = None, title: str = "New run", ws: Workspace | None = None,
                  suggested: str | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle(title)

@@ -63,7 +63,7 @@ def key(default: Any, *, ge: float | None = None, gt: float | None = None, le: f
 
 @dataclass
 class ModelConfig:
-    name: str = "simplecnn-3block"
+    name: str = key("simplecnn-3block", choices="kagglebench.models:MODELS")
     pretrained: bool = False          # torchvision ImageNet weights (ResNets)
     weights: str = "IMAGENET1K_V1"    # which torchvision weights, when pretrained
     cifar_stem: bool = False          # ResNets: 3x3 stride-1 first conv, no max-pool
@@ -279,7 +279,9 @@ def _check_value(where: str, dotted: str, value: Any, rule: dict) -> None:
     valid = choices(dotted)
     if valid is not None and value not in valid:
         shown = ", ".join(repr(c) if c == "" else c for c in valid)
-        raise UserError(where, f"{dotted} = {value!r} is not one of: {shown}")
+        near = difflib.get_close_matches(str(value), [str(c) for c in valid], n=1)
+        hint = f" (did you mean '{near[0]}'?)" if near else ""
+        raise UserError(where, f"{dotted} = {value!r} is not one of{hint}: {shown}")
     lo = rule["ge"] if rule.get("ge") is not None else rule.get("gt")
     hi = rule["le"] if rule.get("le") is not None else rule.get("lt")
     lo_in, hi_in = rule.get("ge") is not None, rule.get("le") is not None

@@ -14,7 +14,10 @@ import json
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from kagglebench.workspace import Workspace
 
 
 @dataclass(frozen=True)
@@ -63,7 +66,7 @@ def demo_measured() -> dict[str, Any]:
     return json.loads(path.read_text())
 
 
-def workspace_measured(ws: Any) -> dict[str, dict[str, Any]]:
+def workspace_measured(ws: Workspace) -> dict[str, dict[str, Any]]:
     """The best finished run of each seed recipe in `ws` whose data is the seed's own (same
     profile): {recipe: {"val_acc", "id"}}."""
     out: dict[str, dict[str, Any]] = {}
@@ -80,7 +83,7 @@ def workspace_measured(ws: Any) -> dict[str, dict[str, Any]]:
     return out
 
 
-def table_rows(ws: Any = None) -> list[dict[str, Any]]:
+def table_rows(ws: Workspace | None = None) -> list[dict[str, Any]]:
     """One row per seed system: the report's figures and kagglebench's (see the module doc)."""
     demo = demo_measured().get("runs", {})
     real = workspace_measured(ws)

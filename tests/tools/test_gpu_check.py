@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -22,9 +23,12 @@ def test_cpu_rehearsal_runs_every_check_and_writes_the_report(tmp_path: Path) ->
     env = {k: v for k, v in os.environ.items() if k not in ("KAGGLEBENCH_WORKSPACE", "PYTHONPATH")}
     env["PYTHONPATH"] = str(ROOT / "src")  # as on the GPU machine: nothing installed
     out = tmp_path / "report"
-    proc = subprocess.run([sys.executable, str(ROOT / "tools" / "gpu_check.py"), str(out), "--cpu", "--tiny",
-                           "--budget", "100000"], capture_output=True, text=True, env=env, cwd=tmp_path,
-                          timeout=1800, check=False)
+    try:
+        proc = subprocess.run([sys.executable, str(ROOT / "tools" / "gpu_check.py"), str(out), "--cpu", "--tiny",
+                               "--budget", "100000"], capture_output=True, text=True, env=env, cwd=tmp_path,
+                              timeout=1800, check=False)
+    finally:  # the scratch folder holds a few GB of checkpoints (ResNet-152's among them): the report stays
+        shutil.rmtree(out / "work", ignore_errors=True)
     doc = json.loads((out / "report.json").read_text())
     results = {r["check"]: r for r in doc["results"]}
     assert list(results) == CHECKS, proc.stderr[-3000:]

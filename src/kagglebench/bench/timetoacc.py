@@ -20,9 +20,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
+
+if TYPE_CHECKING:
+    from kagglebench.workspace import Workspace
 
 SEED_RECIPE = "simplecnn-3block"
 CANDIDATES = ("fast", "demo-cnn")   # kagglebench's recipes for the demo data; the fastest to A counts
@@ -58,7 +61,7 @@ def seed_style(root: Path, recipe: Any, classes: int) -> Iterator[dict[str, Any]
         yield {"epoch": epoch, "train_s": train_s, "val_acc": baselines.seed_accuracy(model, test)}
 
 
-def kagglebench_side(ws: Any, name: str, overrides: list[str]) -> Iterator[dict[str, Any]]:
+def kagglebench_side(ws: Workspace, name: str, overrides: list[str]) -> Iterator[dict[str, Any]]:
     """`name` trained by kagglebench's trainer one epoch at a time (stop after the epoch's last
     step, then resume): {"epoch", "train_s", "val_acc"} per epoch, from the run's epoch records
     (train_s = the epoch's images / its measured images per second)."""
@@ -96,7 +99,7 @@ def first_reaching(curve: list[dict[str, Any]], target: float) -> dict[str, Any]
     return None
 
 
-def measure(root: Path, ws: Any, classes: int, *, candidates: tuple[str, ...] = CANDIDATES,
+def measure(root: Path, ws: Workspace, classes: int, *, candidates: tuple[str, ...] = CANDIDATES,
             overrides: dict[str, list[str]] | None = None, seed_overrides: list[str] = (),
             log: Callable[[str], None] = lambda s: None) -> dict[str, Any]:
     """Both sides, alternating epoch by epoch; the JSON-ready figure (g)."""
@@ -111,7 +114,7 @@ def measure(root: Path, ws: Any, classes: int, *, candidates: tuple[str, ...] = 
         torch.set_num_threads(threads)
 
 
-def _measure(root: Path, ws: Any, classes: int, seed_recipe: Any, candidates: tuple[str, ...],
+def _measure(root: Path, ws: Workspace, classes: int, seed_recipe: Any, candidates: tuple[str, ...],
              overrides: dict[str, list[str]], log: Callable[[str], None]) -> dict[str, Any]:
     sides: dict[str, Iterator[dict[str, Any]]] = {"seed": seed_style(root, seed_recipe, classes)}
     for name in candidates:

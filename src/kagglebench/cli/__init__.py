@@ -102,6 +102,11 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         print("kagglebench: interrupted", file=sys.stderr)
         sys.exit(130)
+    except BrokenPipeError:
+        # `kagglebench runs | head`: the reader left; stop quietly, as other command-line tools do
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(141)
     except Exception as e:
         # A bug, not bad input: the traceback goes to stderr as usual; a --json caller still
         # gets an answer it can show without reading stderr.

@@ -16,9 +16,12 @@ import signal
 import subprocess
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kagglebench.errors import UserError
+
+if TYPE_CHECKING:
+    from kagglebench.workspace import Workspace
 
 DESCRIPTION = """\
 Search a recipe's settings with Optuna (TPE sampler). Each trial is an ordinary run, tagged with
@@ -133,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
     return code
 
 
-def _create(ws: Any, spec: str, args: argparse.Namespace) -> str:
+def _create(ws: Workspace, spec: str, args: argparse.Namespace) -> str:
     from pathlib import Path
 
     from kagglebench.config import load_recipe, recipe_to_dict
@@ -169,7 +172,7 @@ def _worker_env(i: int, k: int, g: int) -> dict[str, str]:
     return {}
 
 
-def _launch(ws: Any, spec: str, name: str, args: argparse.Namespace, minutes: int | None) -> int:
+def _launch(ws: Workspace, spec: str, name: str, args: argparse.Namespace, minutes: int | None) -> int:
     from kagglebench.tune.worker import Worker, _die_with_parent, study_dir
 
     if args.slurm:
@@ -221,7 +224,7 @@ def _wait_all(procs: list[subprocess.Popen]) -> int:
     return max(p.returncode for p in procs)
 
 
-def _print_summary(ws: Any, study: Any, attrs: dict[str, Any], args: argparse.Namespace) -> None:
+def _print_summary(ws: Workspace, study: Any, attrs: dict[str, Any], args: argparse.Namespace) -> None:
     import os.path
 
     from kagglebench.tune.report import format_summary, summary
@@ -237,7 +240,7 @@ def _print_summary(ws: Any, study: Any, attrs: dict[str, Any], args: argparse.Na
     print(format_summary(doc, args.top, os.path.relpath(path)))
 
 
-def _report(ws: Any, spec: str, name: str, args: argparse.Namespace) -> int:
+def _report(ws: Workspace, spec: str, name: str, args: argparse.Namespace) -> int:
     import os.path
 
     from kagglebench.tune import study as st

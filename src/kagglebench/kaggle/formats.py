@@ -17,11 +17,14 @@ import os
 import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from kagglebench.errors import UserError
+
+if TYPE_CHECKING:
+    from kagglebench.workspace import Workspace
 
 
 def _ids(fmt: Any) -> list[str] | None:
@@ -47,7 +50,7 @@ def header_of(fmt: Any) -> list[str]:
     return [fmt.id_col, fmt.label_col]
 
 
-def write_submission(path: str | os.PathLike, ws: Any, labels: Sequence[int] | np.ndarray,
+def write_submission(path: str | os.PathLike, ws: Workspace, labels: Sequence[int] | np.ndarray,
                      ids: Sequence[str] | None = None) -> Path:
     """Write `labels` (class indices, one per test id in submission order) as the competition's CSV.
 
@@ -163,7 +166,7 @@ def _id_problem(got: str, want: str, row: int, ids: list[str]) -> str:
             "(the sample submission's order)")
 
 
-def validate_csv(path: str | os.PathLike, ws: Any) -> int:
+def validate_csv(path: str | os.PathLike, ws: Workspace) -> int:
     """Check a submission CSV against the workspace's format; return its number of rows.
 
     Checks, in order: the header, the row count, then row by row the id (set and order),

@@ -25,9 +25,12 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kagglebench.errors import UserError
+
+if TYPE_CHECKING:
+    from kagglebench.workspace import Workspace
 
 DEFAULT_PUBLIC_FRACTION = 0.5  # share of test rows Kaggle scores publicly, when kagglebench.toml is silent
 LOCK_WAIT_S = 30 * 60  # how long a submit waits for another one to the same competition
@@ -64,7 +67,7 @@ def score_against_key(path: str | Path, key: str | Path) -> float:
 
 
 @contextlib.contextmanager
-def submit_lock(ws: Any, competition: str, *, wait_s: float | None = LOCK_WAIT_S) -> Iterator[bool]:
+def submit_lock(ws: Workspace, competition: str, *, wait_s: float | None = LOCK_WAIT_S) -> Iterator[bool]:
     """The workspace's lock for submits to `competition`, across processes (an OS file lock:
     freed when its holder dies). Yields True once held; `wait_s=0` yields False at once when
     another process holds it; UserError when it is still held after `wait_s`."""
@@ -119,7 +122,7 @@ def _best_previous(store: Any, competition: str) -> dict | None:
     return max(subs, key=lambda s: s["local_estimate"] or 0.0)
 
 
-def detectability_vs_best(ws: Any, ens: Any, competition: str, rows: int) -> dict[str, Any] | None:
+def detectability_vs_best(ws: Workspace, ens: Any, competition: str, rows: int) -> dict[str, Any] | None:
     """`detectability` of `ens` against the best previous submission with members, plus
     `against` (that submission's file name); None with nothing to compare against."""
     from kagglebench import ensemble as E
@@ -145,7 +148,7 @@ def detectability_line(r: dict[str, Any]) -> str:
             f"[{r['low'] * 100:+.2f}, {r['high'] * 100:+.2f}] pp: {r['verdict']}")
 
 
-def make_csv(ws: Any, *, ensemble: str | None = None, run: str | None = None, file: str | None = None,
+def make_csv(ws: Workspace, *, ensemble: str | None = None, run: str | None = None, file: str | None = None,
              method: str = "mean") -> tuple[Path, Any]:
     """The CSV to send and the Ensemble behind it (None for --file). `method` (mean or greedy)
     says how `--ensemble topK` combines: the K best runs averaged, or Caruana's greedy selection
@@ -181,7 +184,7 @@ def _record_fields(ens: Any) -> dict[str, Any]:
             "local_estimate": ens.val_acc, "ood_estimate": ens.ood_acc}
 
 
-def submit(ws: Any, *, message: str, ensemble: str | None = None, run: str | None = None,
+def submit(ws: Workspace, *, message: str, ensemble: str | None = None, run: str | None = None,
            file: str | None = None, method: str = "mean", competition: str | None = None,
            dry_run: bool = False, wait: bool = False, force: bool = False,
            connect: Callable[[], Any] | None = None, poll_s: float = 10.0, max_wait_s: float = 3600.0,
@@ -242,7 +245,7 @@ def _pct(x: float | None) -> str:
     return "n/a" if x is None else f"{x * 100:.2f}%"
 
 
-def _refuse_resend(ws: Any, kaggle: Any, comp: str, base: dict, force: bool) -> None:
+def _refuse_resend(ws: Workspace, kaggle: Any, comp: str, base: dict, force: bool) -> None:
     """Never send the same file twice by accident. Earlier submits of these exact bytes whose
     outcome is unknown (`unknown`, or `pending` from a killed process: we hold the lock, so no
     live process owns it) are first resolved against Kaggle's list; then a copy Kaggle has
@@ -265,7 +268,7 @@ def _refuse_resend(ws: Any, kaggle: Any, comp: str, base: dict, force: bool) -> 
                                       "(pass --force to send it anyway; see `kagglebench submissions`)")
 
 
-def _start(ws: Any, kaggle: Any, result: dict, base: dict, force: bool) -> int:
+def _start(ws: Workspace, kaggle: Any, result: dict, base: dict, force: bool) -> int:
     """Under the lock: the resend check, the limits, and the `pending` record; returns its id."""
     comp = base["competition"]
     _refuse_resend(ws, kaggle, comp, base, force)
@@ -287,7 +290,7 @@ def _start(ws: Any, kaggle: Any, result: dict, base: dict, force: bool) -> int:
         return store.add_submission(status="pending", **base)
 
 
-def _upload(ws: Any, kaggle: Any, sid: int, result: dict, base: dict) -> None:
+def _upload(ws: Workspace, kaggle: Any, sid: int, result: dict, base: dict) -> None:
     from kagglebench.kaggle.client import SubmitOutcomeUnknown
 
     comp = base["competition"]
@@ -314,7 +317,7 @@ def _upload(ws: Any, kaggle: Any, sid: int, result: dict, base: dict) -> None:
     log(f"submitted to {comp}: ref {ref}")
 
 
-def _wait(ws: Any, kaggle: Any, sid: int, result: dict, poll_s: float, max_wait_s: float) -> None:
+def _wait(ws: Workspace, kaggle: Any, sid: int, result: dict, poll_s: float, max_wait_s: float) -> None:
     deadline = time.monotonic() + max_wait_s
     while True:
         sub = kaggle.get_submission(result["ref"])

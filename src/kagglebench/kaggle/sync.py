@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from kagglebench.workspace import Workspace
 
 MIN_FIT = 3
 UNSETTLED = ("pending", "unknown")
@@ -55,7 +58,7 @@ def _find_local(remote: dict, local: list[dict], taken: set[int], settle_pending
     return found[0] if found else None
 
 
-def sync_submissions(ws: Any, kaggle: Any, competition: str, *, settle_pending: bool = False
+def sync_submissions(ws: Workspace, kaggle: Any, competition: str, *, settle_pending: bool = False
                      ) -> list[dict[str, Any]]:
     """Merge Kaggle's list into the store; returns the joined view (see `view`)."""
     remote = kaggle.submissions(competition)
@@ -82,7 +85,7 @@ def sync_submissions(ws: Any, kaggle: Any, competition: str, *, settle_pending: 
     return view(ws, competition)
 
 
-def view(ws: Any, competition: str | None) -> list[dict[str, Any]]:
+def view(ws: Workspace, competition: str | None) -> list[dict[str, Any]]:
     """The `submissions --json` rows, oldest first, with an `outlier` flag from `fit_relation`."""
     with ws.store() as store:
         subs = store.list_submissions(competition)
@@ -134,7 +137,7 @@ def relation_line(subs: list[dict]) -> str | None:
             f"{len(fit['outliers'])} outlier(s) marked !)")
 
 
-def sync_leaderboard(ws: Any, kaggle: Any, competition: str, team: str | None = None) -> dict[str, Any]:
+def sync_leaderboard(ws: Workspace, kaggle: Any, competition: str, team: str | None = None) -> dict[str, Any]:
     """Fetch the public leaderboard and store a snapshot with my rank (my team = `team`, else the
     kagglebench.toml `team` setting, else the Kaggle username)."""
     entries = kaggle.leaderboard(competition)

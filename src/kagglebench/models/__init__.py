@@ -3,22 +3,19 @@
     create_model("resnet34", num_classes=100, cifar_stem=True)
     build_model(recipe.model, num_classes, input_size)   # weights, head, dropout, budget
 
-Importing this package imports torch; keep it inside functions in CLI code.
+The names (`list_models`, `MODELS`) come without torch; the functions that build or load
+networks import it when first used (`from kagglebench.models import build_model` does).
 """
 
 from __future__ import annotations
 
-from kagglebench.models import fast, resnet, se_resnet, small  # noqa: F401  (they register themselves)
-from kagglebench.models.build import (
-    backbone_parameters,
-    build_model,
-    count_parameters,
-    head_parameters,
-    init_from_data,
-    load_backbone_state,
-    replace_head,
+import importlib
+from typing import Any
+
+from kagglebench.models import catalog  # noqa: F401  (registers the built-in models, torch-free)
+from kagglebench.models.registry import (
+    _REGISTRY as MODELS,
 )
-from kagglebench.models.pretrained import cache_path, weights_for
 from kagglebench.models.registry import (
     ModelEntry,
     create_model,
@@ -28,8 +25,21 @@ from kagglebench.models.registry import (
     register_model,
 )
 
+_LAZY = {name: "kagglebench.models.build" for name in (
+    "backbone_parameters", "build_model", "count_parameters", "head_parameters", "init_from_data",
+    "load_backbone_state", "replace_head")} | {"cache_path": "kagglebench.models.pretrained",
+                                               "weights_for": "kagglebench.models.pretrained"}
+
+
+def __getattr__(name: str) -> Any:
+    """The torch-side functions, imported on first use."""
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
-    "ModelEntry", "backbone_parameters", "build_model", "cache_path", "count_parameters", "create_model",
+    "MODELS", "ModelEntry", "backbone_parameters", "build_model", "cache_path", "count_parameters", "create_model",
     "default_input_size", "head_parameters", "init_from_data", "list_models", "load_backbone_state",
     "model_entry", "register_model", "replace_head", "weights_for",
 ]

@@ -94,7 +94,7 @@ def init_from_data(model: nn.Module, images: torch.Tensor) -> bool:
 
 
 def _factory_kwargs(name: str, cfg: Any, input_size: int) -> dict[str, Any]:
-    params = inspect.signature(model_entry(name).factory).parameters
+    params = inspect.signature(model_entry(name).function()).parameters
     kw: dict[str, Any] = {"input_size": input_size} if "input_size" in params else {}
     if cfg.cifar_stem:
         if "cifar_stem" not in params:

@@ -18,8 +18,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from kagglebench.models.registry import register_model
-
 WHITEN_KERNEL = 2
 WHITEN_WIDTH = 2 * 3 * WHITEN_KERNEL ** 2   # eigen-filters and their negatives
 WHITEN_BIAS_EPOCHS = 3                      # airbench's hyp['opt']['whiten_bias_epochs']
@@ -100,6 +98,5 @@ class FastNet(nn.Module):
         self.whiten.bias.zero_()
 
 
-@register_model("fast", description="airbench94's net: whitening stem, GELU conv groups 64/256/256")
 def fast(num_classes: int, input_size: int | None = None) -> nn.Module:
     return FastNet(num_classes)

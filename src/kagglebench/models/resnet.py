@@ -10,8 +10,6 @@ from __future__ import annotations
 from torch import nn
 from torchvision import models as tvm
 
-from kagglebench.models.registry import register_model
-
 
 def apply_cifar_stem(model: nn.Module) -> nn.Module:
     """Swap a torchvision ResNet's stem for the 3x3 stride-1, no-max-pool CIFAR stem (in place)."""
@@ -32,7 +30,4 @@ def _make(depth: int):
     return factory
 
 
-for _depth in (18, 34, 50, 101, 152):
-    register_model(f"resnet{_depth}", input_size=224, weights_enum=f"ResNet{_depth}_Weights",
-                   description=f"torchvision ResNet-{_depth} (cifar_stem option, ImageNet weights)")(
-        _make(_depth))
+resnet18, resnet34, resnet50, resnet101, resnet152 = (_make(d) for d in (18, 34, 50, 101, 152))

@@ -20,8 +20,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from kagglebench.models.registry import register_model
-
 
 class SqueezeExcite(nn.Module):
     """Channel gate: global pool -> 1x1 conv down -> ReLU -> 1x1 conv up -> sigmoid scale
@@ -83,7 +81,5 @@ class SEResNet(nn.Module):
         return self.fc(self.drop(torch.flatten(F.adaptive_avg_pool2d(out, 1), 1)))
 
 
-@register_model("se-resnet", description="ResNet 4/4/3 at 64/128/256, one SE block after the stem, "
-                                         "dropout 0.1: 4,697,742 parameters (seed 003)")
 def se_resnet(num_classes: int, input_size: int | None = None) -> nn.Module:
     return SEResNet(num_classes)

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from torch import nn
 
-from kagglebench.models.registry import register_model
-
 
 def _size(input_size: int | None, default: int) -> int:
     return int(input_size or default)
@@ -36,14 +34,12 @@ class Classifier(nn.Module):
         return self.fc(self.features(x))
 
 
-@register_model("twolayer-mlp", description="two-layer perceptron, hidden 512 (seed 004)")
 def twolayer_mlp(num_classes: int, input_size: int | None = None) -> nn.Module:
     s = _size(input_size, 32)
     return Classifier(nn.Sequential(nn.Flatten(), nn.Linear(3 * s * s, 512), nn.ReLU(inplace=True)),
                       nn.Linear(512, num_classes))
 
 
-@register_model("mlp-4layer", description="four-layer perceptron 1024-512-256 (seed 004, improved)")
 def mlp_4layer(num_classes: int, input_size: int | None = None) -> nn.Module:
     s = _size(input_size, 32)
     layers: list[nn.Module] = [nn.Flatten()]
@@ -52,7 +48,6 @@ def mlp_4layer(num_classes: int, input_size: int | None = None) -> nn.Module:
     return Classifier(nn.Sequential(*layers), nn.Linear(256, num_classes))
 
 
-@register_model("lenet5", description="LeNet-5: conv 6-16, FC 120-84 (seed 004)")
 def lenet5(num_classes: int, input_size: int | None = None) -> nn.Module:
     s = _size(input_size, 32)
     side = ((s - 4) // 2 - 4) // 2
@@ -67,8 +62,6 @@ def lenet5(num_classes: int, input_size: int | None = None) -> nn.Module:
     return Classifier(features, nn.Linear(84, num_classes))
 
 
-@register_model("simplecnn-3block",
-                description="3 blocks of 2x(conv3x3+BN+ReLU)+max-pool, 64/128/256, FC 512 (seed 000)")
 def simplecnn_3block(num_classes: int, input_size: int | None = None) -> nn.Module:
     s = _size(input_size, 32) // 8
     layers: list[nn.Module] = []
@@ -78,7 +71,6 @@ def simplecnn_3block(num_classes: int, input_size: int | None = None) -> nn.Modu
     return Classifier(nn.Sequential(*layers), nn.Linear(512, num_classes))
 
 
-@register_model("simplecnn-1conv", description="one 3x3 conv (32 filters) + ReLU + max-pool (seed 001)")
 def simplecnn_1conv(num_classes: int, input_size: int | None = None) -> nn.Module:
     s = _size(input_size, 32) // 2
     features = nn.Sequential(nn.Conv2d(3, 32, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2),
@@ -86,8 +78,6 @@ def simplecnn_1conv(num_classes: int, input_size: int | None = None) -> nn.Modul
     return Classifier(features, nn.Linear(32 * s * s, num_classes))
 
 
-@register_model("convnet96", input_size=96,
-                description="5 conv blocks, stride-3 stem for 96x96, 64..1024, GAP, 3 linear (seed 004)")
 def convnet96(num_classes: int, input_size: int | None = None) -> nn.Module:
     # The stride-3 stem brings 96x96 (upscaled CIFAR or STL-10) back to 32x32, so
     # pre-training and fine-tuning see features at the same scale (seed 004).
@@ -101,7 +91,6 @@ def convnet96(num_classes: int, input_size: int | None = None) -> nn.Module:
     return Classifier(nn.Sequential(*layers), nn.Linear(512, num_classes))
 
 
-@register_model("demo-cnn", description="small 3-conv CNN (24-48-96, GAP) that trains in seconds on a CPU")
 def demo_cnn(num_classes: int, input_size: int | None = None, widths: tuple = (24, 48, 96)) -> nn.Module:
     # Sized for the demo competition: a few epochs on a 2-core CPU in well under a minute.
     layers: list[nn.Module] = []

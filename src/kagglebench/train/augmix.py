@@ -33,7 +33,6 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torchvision.transforms.v2 import functional as TF
 
 from kagglebench.errors import UserError
 
@@ -126,6 +125,9 @@ def apply_op(op: str, x: torch.Tensor, level: torch.Tensor, negate: torch.Tensor
     if op == "autocontrast":
         return autocontrast(x)
     if op == "equalize":
+        # torchvision only here: importing it costs every training command about a second
+        from torchvision.transforms.v2 import functional as TF
+
         return TF.equalize(x)
     if op == "posterize":
         bits = 4 - _int_parameter(level, 4).to(torch.int64)           # ImageOps.posterize(img, bits)

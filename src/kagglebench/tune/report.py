@@ -8,14 +8,17 @@ They are drawn with the Agg backend, so no window opens and no Qt is imported.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kagglebench.tune.space import override
+
+if TYPE_CHECKING:
+    from kagglebench.workspace import Workspace
 
 PLOTS = ("history", "importances", "parallel", "intermediate")
 
 
-def _run_ids(ws: Any, name: str) -> dict[int, dict[str, Any]]:
+def _run_ids(ws: Workspace, name: str) -> dict[int, dict[str, Any]]:
     """Runs of this study in this workspace's store, by trial number."""
     if ws is None or not Path(ws.db_path).exists():
         return {}
@@ -25,7 +28,7 @@ def _run_ids(ws: Any, name: str) -> dict[int, dict[str, Any]]:
         return {r["trial"]: r for r in store.list_runs(study=name) if r.get("trial") is not None}
 
 
-def summary(study: Any, attrs: dict[str, Any], ws: Any = None) -> dict[str, Any]:
+def summary(study: Any, attrs: dict[str, Any], ws: Workspace | None = None) -> dict[str, Any]:
     """A JSON-ready account of the study: every trial, the counts by state, the best trial."""
     runs = _run_ids(ws, study.study_name)
     trials = []

@@ -14,9 +14,12 @@ import os
 import re
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kagglebench.errors import UserError
+
+if TYPE_CHECKING:
+    from kagglebench.workspace import Workspace
 
 CLUSTER_ENV = "KAGGLEBENCH_SUBMITIT_CLUSTER"
 
@@ -49,7 +52,7 @@ def _job(ws_root: str, spec: str, name: str, label: str, gpus_per_trial: int) ->
     return run_worker(ws_root, spec, name, label=label, gpus_per_trial=gpus_per_trial, log_trials=True)
 
 
-def submit(ws: Any, spec: str, name: str, *, partition: str, workers: int, gpus_per_trial: int,
+def submit(ws: Workspace, spec: str, name: str, *, partition: str, workers: int, gpus_per_trial: int,
            minutes: int, folder: Path, extra: dict[str, str] | None = None) -> list[Any]:
     """Submit `workers` SLURM jobs (a job array); returns submitit's Job objects. `extra`: more
     sbatch options (account, qos, constraint, ...), written as `#SBATCH --key=value`."""

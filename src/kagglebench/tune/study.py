@@ -27,9 +27,12 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kagglebench.errors import UserError
+
+if TYPE_CHECKING:
+    from kagglebench.workspace import Workspace
 
 JOURNAL_FILE = "optuna-journal.log"
 ATTR = "kagglebench"                # the study attribute holding its settings
@@ -56,7 +59,7 @@ def check_name(name: str) -> str:
     return name
 
 
-def storage_spec(ws: Any, url: str | None) -> str:
+def storage_spec(ws: Workspace, url: str | None) -> str:
     """The storage a study uses: a database URL, or the path of a journal file (default: the workspace's)."""
     if url:
         if "://" not in url:

@@ -22,25 +22,28 @@ import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kagglebench.errors import UserError
 from kagglebench.tune import study as st
 from kagglebench.tune.space import Space, override
+
+if TYPE_CHECKING:
+    from kagglebench.workspace import Workspace
 
 
 def say(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def study_dir(ws: Any, name: str) -> Path:
+def study_dir(ws: Workspace, name: str) -> Path:
     """`tunes/<study>/` in the workspace: the recipe the trials train, logs, report PNGs."""
     d = Path(ws.root) / "tunes" / name
     d.mkdir(parents=True, exist_ok=True)
     return d
 
 
-def write_recipe(ws: Any, name: str, recipe: dict[str, Any]) -> Path:
+def write_recipe(ws: Workspace, name: str, recipe: dict[str, Any]) -> Path:
     """The study's resolved recipe as a TOML file the training children read (same on every machine)."""
 
     def lines(table: dict[str, Any], prefix: str = "") -> list[str]:
@@ -81,7 +84,7 @@ def _die_with_parent() -> None:
 
 
 class Worker:
-    def __init__(self, ws: Any, spec: str, name: str, *, label: str = "worker", gpus_per_trial: int = 1,
+    def __init__(self, ws: Workspace, spec: str, name: str, *, label: str = "worker", gpus_per_trial: int = 1,
                  log_trials: bool = False) -> None:
         self.ws, self.spec, self.name, self.label = ws, spec, name, label
         self.gpus_per_trial, self.log_trials = gpus_per_trial, log_trials
