@@ -2,14 +2,15 @@
 
 The seed systems trained on CIFAR/STL-10, which cannot be downloaded here; the demo competition
 (`kagglebench data demo`) is the data kagglebench can measure on. Each recipe trains as written
-except: at most EPOCHS epochs (the reports' 20-200 do not fit a shared 2-core CPU), no ImageNet
+except: at most EPOCHS epochs, its schedule compressed into them (the reports' 20-200 do not fit a
+shared 2-core CPU; --threads 1 keeps a measurement to one core), no ImageNet
 weights (none can be downloaded: the pretrained recipes start from scratch here), and
 convnet96-stl10 fine-tunes the demo's convnet96 run on 5 of the demo's classes (as seed 004
 fine-tuned its CIFAR-100 network on STL-10's 5). Validation is each recipe's own choice
 (held-out 20% for seeds 000-002, the labelled test split for 003-004). The figures are merged
 into src/kagglebench/recipes/demo_measured.json (recipes not run keep their earlier entry).
 
-    python tools/seed_recipes_on_demo.py [--epochs 3] [--train 1000] [RECIPE ...]
+    python tools/seed_recipes_on_demo.py [--epochs 3] [--train 1000] [--threads 1] [RECIPE ...]
 """
 
 from __future__ import annotations
@@ -35,9 +36,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--train", type=int, default=1000)
     p.add_argument("--test", type=int, default=500)
     p.add_argument("--classes", type=int, default=10)
+    p.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's own)")
     args = p.parse_args(argv)
 
     import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     from kagglebench.config import load_recipe
     from kagglebench.data.demo import write_demo
@@ -51,9 +56,10 @@ def main(argv: list[str] | None = None) -> int:
     doc = json.loads(path.read_text()) if path.is_file() else {"runs": {}}
     doc["setup"] = {
         "summary": f"`kagglebench data demo` with {args.classes} classes, {args.train} training and {args.test} "
-                   f"labelled test images; each recipe at most {args.epochs} epochs, no ImageNet weights "
-                   "(tools/seed_recipes_on_demo.py)",
-        "classes": args.classes, "train": args.train, "test": args.test, "max_epochs": args.epochs,
+                   "labelled test images; each recipe for the epochs listed (its own schedule compressed "
+                   "into them); the ImageNet recipes start from scratch (no weights can be downloaded "
+                   "here) (tools/seed_recipes_on_demo.py)",
+        "classes": args.classes, "train": args.train, "test": args.test,
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}"}
     with tempfile.TemporaryDirectory(prefix="kb-seeds-demo-") as tmp:
         root = write_demo(Path(tmp) / "ws", classes=args.classes, train=args.train, test=args.test, seed=0, ood=False)
@@ -73,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
             if res["status"] != "finished" or res["best_val_acc"] is None:
                 continue
             doc["runs"][name] = {"val_acc": res["best_val_acc"], "epochs": res["epochs"],
-                                 "seconds": round(seconds, 1), "overrides": [
+                                 "seconds": round(seconds, 1), "torch_threads": torch.get_num_threads(),
+                                 "overrides": [
                                      o if not o.startswith("model.init_from") else
                                      "model.init_from=<the convnet96 demo run>" for o in over],
                                  "measured": time.strftime("%Y-%m-%d")}

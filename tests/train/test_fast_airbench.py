@@ -306,10 +306,12 @@ def kagglebench_accuracy(ws: Workspace, seed: int, extra: tuple[str, ...] = ()) 
 
 def airbench_accuracy(ws: Workspace, seed: int) -> float:
     """airbench94's own loop (loader, augmentation, init, TTA level 2) on the same split."""
-    data = build.load_data(ws, _acc_recipe(seed), CPU)
+    recipe = _acc_recipe(seed)
+    data = build.load_data(ws, recipe, CPU)
     torch.manual_seed(seed)
+    epochs = ACC_EPOCHS - 1 + recipe.train.last_epoch_fraction      # 5.9: the recipe's 9.9 made short
     res = ab.train(data.train_x, data.train_y, data.val_x, data.val_y, mean=data.mean, std=data.std,
-                   hyp=ab.with_hyp(opt_batch_size=ACC_BATCH, opt_train_epochs=ACC_EPOCHS))
+                   hyp=ab.with_hyp(opt_batch_size=ACC_BATCH, opt_train_epochs=epochs))
     return res["tta_val_acc"]
 
 
