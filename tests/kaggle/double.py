@@ -286,12 +286,18 @@ class KaggleDouble:
         with self._lock:
             return [r for r in self.requests if method is None or r.method == method]
 
-    def add_external(self, file_name: str, description: str, public: str, *, minutes_ago: float = 60,
+    def add_external(self, file_name: str, description: str, public: str, *, minutes_ago: float | None = None,
                      private: str = "", data: bytes = b"id,label\nx,0\n") -> Submission:
-        """A submission made on the website, outside kagglebench."""
+        """A submission made on the website, outside kagglebench: `minutes_ago`, or by default
+        earlier today (UTC, Kaggle's day: up to an hour ago, but never before midnight, so a test
+        run just after midnight still counts it among today's submissions)."""
+        now = _utcnow()
+        if minutes_ago is None:
+            since_midnight = (now - now.replace(hour=0, minute=0, second=0, microsecond=0)).total_seconds() / 60
+            minutes_ago = min(60.0, since_midnight / 2)
         with self._lock:
             sub = Submission(self._new_ref(), file_name, description,
-                             _utcnow() - dt.timedelta(minutes=minutes_ago), data,
+                             now - dt.timedelta(minutes=minutes_ago), data,
                              status="COMPLETE", public_score=public, private_score=private)
             self.submissions.append(sub)
             return sub

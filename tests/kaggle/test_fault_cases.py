@@ -120,7 +120,8 @@ def test_2_two_submits_at_once_wait_for_each_other(ws, kd: KaggleDouble, cli, tm
                 p.kill()
     assert first.returncode == 0, err1
     assert json.loads(out1)["status"] == "submitted"
-    assert second.returncode == 2 and out2 == ""
+    assert second.returncode == 2
+    assert "already reached Kaggle" in json.loads(out2)["error"]["what"]  # --json: the error as data
     assert "not sending it twice" in error_line("".join(seen))
     assert len(kd.calls("CreateSubmission")) == 1
     (rec,) = _records(ws)

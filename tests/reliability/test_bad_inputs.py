@@ -65,7 +65,7 @@ RECIPE_CASES = [  # `train corpus/recipes/FILE`
     ("recipe-unknown-base", "unknown-base.toml", ["no-such-recipe", "no built-in recipe"]),
     ("recipe-base-loop", "base-loop.toml", ["base-loop.toml", "loop"]),
     ("recipe-mean-length", "mean-two-values.toml", ["mean-two-values.toml", "data.mean", "3 numbers"]),
-    ("recipe-unknown-model", "unknown-model.toml", ["resnet9000", "no such model"]),
+    ("recipe-unknown-model", "unknown-model.toml", ["resnet9000", "is not one of (did you mean 'resnet50'?)"]),
     ("recipe-binary", "binary.toml", ["binary.toml", "not a text file"]),
     ("recipe-missing", "no-such.toml", ["no-such.toml", "not found"]),
 ]
