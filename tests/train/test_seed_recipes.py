@@ -124,6 +124,18 @@ def test_reproduction_table_outside_a_workspace_says_not_measured_here(tmp_path:
     assert "convnet96-stl10" in text and "89.55% test" in text
 
 
+def test_every_seed_recipe_has_its_demo_figure():
+    """recipes/demo_measured.json (tools/seed_recipes_on_demo.py) holds a demo run of every seed
+    recipe, each trained from scratch, and the table shows it."""
+    from kagglebench.reproduction import demo_measured, table_rows
+
+    runs = demo_measured()["runs"]
+    assert set(runs) == set(SEED_RECIPES)
+    for name, r in runs.items():
+        assert 0 <= r["val_acc"] <= 1 and r["epochs"] >= 1 and "model.pretrained=false" in r["overrides"], name
+    assert all(row["measured_demo"].endswith(" ep") for row in table_rows())
+
+
 def test_reproduction_table_shows_the_workspaces_own_finished_run(tmp_path: Path):
     """In a workspace holding a seed's data (here a small CIFAR-100 folder, seed 004's), the
     table shows the best finished run of that seed's recipe as measured on real data."""
