@@ -47,6 +47,7 @@ WORKER = textwrap.dedent('''
         torch.save(D.unwrap(ddp).state_dict(), out + ".pt")
         json.dump({"world": info.world_size, "losses": losses, **reduced}, open(out + ".json", "w"))
     D.cleanup()
+    D.exit_worker(0)   # as `kagglebench train` workers do: no gloo abort at interpreter exit
 ''')
 
 

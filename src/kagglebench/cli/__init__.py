@@ -114,4 +114,8 @@ def main(argv: list[str] | None = None) -> None:
             _print_json_error(f"kagglebench {args.command}", "failed unexpectedly: "
                               f"{str(e).strip() or type(e).__name__} (the traceback is on stderr)")
         raise
+    if getattr(args, "command", None) == "train":
+        from kagglebench.train.distributed import exit_worker
+
+        exit_worker(status or 0)   # a torchrun worker ends here (see exit_worker); others go on
     sys.exit(status or 0)
