@@ -94,13 +94,14 @@ def test_parallel_tune_prunes_reports_and_continues(tune_ws):
 
 def test_a_killed_tune_continues_and_its_dead_trial_is_failed_once(tune_ws):
     write_space(tune_ws, 'optim.lr = {log = [0.01, 0.2]}\n[tune]\npruner = "none"\n')
-    args = ["tune", "demo-cnn", "epochs=2", "--space", "space.toml", "--trials", "2", "--study", "k"]
+    # epochs=4 and a 50 ms poll: on a quiet machine two epochs of demo-cnn ended before the kill
+    args = ["tune", "demo-cnn", "epochs=4", "--space", "space.toml", "--trials", "2", "--study", "k"]
     proc = subprocess.Popen([sys.executable, "-m", "kagglebench", *args], cwd=tune_ws, env=kb_env(),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         step, deadline = 0, time.time() + 300
         while step == 0 and time.time() < deadline and proc.poll() is None:
-            time.sleep(0.5)
+            time.sleep(0.05)
             if (tune_ws / "kagglebench.db").exists():
                 with Store(tune_ws / "kagglebench.db") as s:
                     step = max((r["step"] for r in s.db.execute("SELECT step FROM metrics")), default=0)
