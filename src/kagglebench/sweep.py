@@ -125,7 +125,7 @@ class Sweep:
         try:
             child.result.update(json.loads(text.splitlines()[-1]) if text else {})
         except (json.JSONDecodeError, IndexError):
-            pass
+            pass  # a child that died before its JSON line: reported below as failed, with its exit code
         child.result["exit"] = code
         acc = child.result.get("best_val_acc")
         what = f"{child.result.get('id', '?')} {child.result.get('status', 'failed')}" + \
