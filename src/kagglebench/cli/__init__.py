@@ -114,8 +114,7 @@ def main(argv: list[str] | None = None) -> None:
             _print_json_error(f"kagglebench {args.command}", "failed unexpectedly: "
                               f"{str(e).strip() or type(e).__name__} (the traceback is on stderr)")
         raise
-    if getattr(args, "command", None) == "train":
-        from kagglebench.train.distributed import exit_worker
+    from kagglebench.train.distributed import exit_worker
 
-        exit_worker(status or 0)   # a torchrun worker ends here (see exit_worker); others go on
+    exit_worker(status or 0)   # a torchrun worker (`train --nproc N`) ends here; any other process goes on
     sys.exit(status or 0)

@@ -13,9 +13,7 @@ import importlib
 from typing import Any
 
 from kagglebench.models import catalog  # noqa: F401  (registers the built-in models, torch-free)
-from kagglebench.models.registry import (
-    _REGISTRY as MODELS,
-)
+from kagglebench.models.registry import _REGISTRY as MODELS
 from kagglebench.models.registry import (
     ModelEntry,
     create_model,

@@ -261,8 +261,6 @@ def train_run(ws: Workspace, recipe: Recipe | None = None, *, name: str | None =
         if run_id is not None:
             recipe, ckpt = _prepare_resume(ws, store, run_id)
         else:
-            from kagglebench.models import model_entry
-            model_entry(recipe.model.name)  # an unknown model is refused before a run is recorded
             if recipe.data.alternating_flip and not recipe.data.hflip:
                 raise UserError("data.alternating_flip", "chooses how horizontal flips are drawn, so it "
                                 "needs data.hflip = true (or set data.alternating_flip = false)")

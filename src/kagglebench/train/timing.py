@@ -53,8 +53,6 @@ def recipe_epoch_time(ws: Workspace, recipe: Recipe, *, steps: int = DEFAULT_STE
         raise UserError("--warmup", f"cannot be negative (got {warmup})")
     # The weights' values do not change the speed: no download, no other run's checkpoint.
     recipe = dataclasses.replace(recipe, model=dataclasses.replace(recipe.model, pretrained=False, init_from=""))
-    from kagglebench.models import model_entry
-    model_entry(recipe.model.name)            # an unknown model: the trainer's one-line error
     device = build.device_of(recipe)
     build.seed_everything(recipe.train.seed, recipe.train.deterministic)
     data = build.load_data(ws, recipe, device)
