@@ -67,6 +67,7 @@ def test_dead_workers_trials_fail_once_and_their_settings_are_queued_once(journa
     assert states[dead.number] == states[silent.number] == TrialState.FAIL
     assert states[alive.number] == states[recent.number] == TrialState.RUNNING
     assert st.counted(study) == 2                           # failed trials do not use the budget
+    assert st.failures(study) == 0                          # and queued again, they are no failures of their own
     queued = study.get_trials(states=(TrialState.WAITING,))
     assert sorted((t.user_attrs["retry_of"], t.system_attrs["fixed_params"]["optim.lr"]) for t in queued) == \
         sorted([(dead.number, dead.params["optim.lr"]), (silent.number, silent.params["optim.lr"])])
@@ -89,3 +90,25 @@ def test_the_trial_link_reports_epochs_and_prunes_a_laggard(journal, monkeypatch
     assert reason.startswith("pruned by the median pruner after epoch 1 (val_acc 0.1000)")
     assert optuna.load_study(study_name="s", storage=st.open_storage(journal)).trials[bad.number] \
         .intermediate_values == {1: 0.1}
+
+
+def test_a_child_without_its_result_fails_saying_how_it_ended_and_failures_stop_at_the_budget(journal, tune_ws, monkeypatch):
+    from kagglebench.tune.worker import Worker
+    from kagglebench.workspace import Workspace
+
+    st.create_or_resume(journal, "s", {**ATTRS, "trials": 2, "space": {**ATTRS["space"], "first": []}})
+    children = iter([
+        "import os, signal; os.kill(os.getpid(), signal.SIGKILL)",
+        "import json; print(json.dumps({'error': {'where': 'x.toml', 'what': 'bad', 'message': "
+        "'kagglebench: error: x.toml: bad'}})); raise SystemExit(2)",
+    ])
+    monkeypatch.setattr(Worker, "_command", lambda self, trial: [sys.executable, "-c", next(children)])
+    worker = Worker(Workspace(tune_ws), journal, "s", log_trials=True)
+    done = worker.run()
+    # Failed trials do not use the budget, but a study gives up once as many failed as its budget.
+    assert [d["state"] for d in done] == ["fail", "fail"] and worker.gave_up and worker.stop_reason is None
+    assert st.failures(worker.study) == 2 and st.counted(worker.study) == 0
+    messages = [t.user_attrs["message"] for t in worker.study.get_trials()[:2]]
+    assert messages[0].startswith("the training process ended (killed by signal 9) without its result; "
+                                  "its output is in ") and messages[0].endswith("trial-000.log")
+    assert messages[1].startswith("kagglebench: error: x.toml: bad; its output is in ")

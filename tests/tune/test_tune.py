@@ -49,7 +49,7 @@ def test_parallel_tune_prunes_reports_and_continues(tune_ws):
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
     trials = doc["trials"]
-    assert len(trials) == 6 and all(t["state"] in ("complete", "pruned") for t in trials), trials
+    assert len(trials) == 6 and all(t["state"] in ("complete", "pruned") for t in trials), (trials, r.stderr)
     assert {t["host"] for t in trials} and "worker1" in r.stderr and "worker2" in r.stderr
 
     # Every trial is an ordinary run tagged with the study; the planted one ended as pruned, early.

@@ -195,7 +195,7 @@ def _launch(ws: Workspace, spec: str, name: str, args: argparse.Namespace, minut
         w = Worker(ws, spec, name, label=args.label or "tune", gpus_per_trial=args.gpus_per_trial,
                    log_trials=args.log_trials)
         w.run()
-        return 1 if w.stop_reason else 0
+        return 1 if w.stop_reason or w.gave_up else 0
     procs = []
     for i in range(args.parallel):
         cmd = [sys.executable, "-m", "kagglebench", "--workspace", str(ws.root), "tune", "--worker", "--study", name,

@@ -38,7 +38,8 @@ def summary(study: Any, attrs: dict[str, Any], ws: Workspace | None = None) -> d
                        "params": dict(t.params), "run_id": t.user_attrs.get("run_id") or run.get("id"),
                        "run_status": run.get("status") or t.user_attrs.get("run_status"),
                        "epochs": len(t.intermediate_values), "host": t.user_attrs.get("host"),
-                       "ood_ci": t.user_attrs.get("ood_ci"), "retry_of": t.user_attrs.get("retry_of")})
+                       "ood_ci": t.user_attrs.get("ood_ci"), "retry_of": t.user_attrs.get("retry_of"),
+                       "message": t.user_attrs.get("message")})
     states = [t["state"] for t in trials]
     ranked = sorted((t for t in trials if t["state"] == "complete"), key=lambda t: -t["value"])
     return {"study": study.study_name, "recipe": attrs["recipe"]["name"], "objective": attrs["objective"],

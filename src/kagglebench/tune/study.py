@@ -198,6 +198,16 @@ def counted(study: Any) -> int:
                                                         TrialState.RUNNING)))
 
 
+def failures(study: Any) -> int:
+    """Trials that failed on their own (a training crash, a failed OOD evaluation); not those a stop
+    or a dead worker interrupted, whose settings were queued again."""
+    from optuna.trial import TrialState
+
+    trials = study.get_trials(deepcopy=False)
+    requeued = {t.user_attrs.get("retry_of") for t in trials}
+    return sum(t.state == TrialState.FAIL and t.number not in requeued for t in trials)
+
+
 def _dead(t: Any, now: float) -> str | None:
     from kagglebench.store import pid_alive
 

@@ -93,6 +93,7 @@ class Worker:
         self.dir = study_dir(ws, name)
         self.recipe_path = write_recipe(ws, name, self.attrs["recipe"])
         self.stop_reason: str | None = None
+        self.gave_up = False  # stopped because as many trials failed as the budget allows
         self.child: subprocess.Popen | None = None
         self.done: list[dict[str, Any]] = []
 
@@ -127,6 +128,12 @@ class Worker:
                     "its settings queued again")
             budget = self.study.user_attrs[st.ATTR]["trials"]  # read afresh: a rerun may have raised it
             if st.counted(self.study) >= budget:
+                return None
+            failed = st.failures(self.study)
+            if failed >= budget:  # failed trials do not use the budget, so a recipe that always crashes would loop
+                self.gave_up = True
+                say(f"{self.label}: {failed} trials of study {self.name} failed, as many as its budget of {budget}: "
+                    f"stopping. The trial logs in {self.dir} say why")
                 return None
             trial = self.study.ask({p.key: p.distribution() for p in self.space.params})
             for key, value in (("host", socket.gethostname()), ("pid", os.getpid()), ("heartbeat", time.time()),
@@ -179,6 +186,12 @@ class Worker:
         env = {st.ENV_STORAGE: self.spec, st.ENV_STUDY: self.name, st.ENV_TRIAL: str(trial._trial_id)}
         res = self._child(self._command(trial), trial, log, env) if self.stop_reason is None else {}
         status = res.get("status", "failed" if res else "not started")
+        if res and "status" not in res:  # no result: say how the child ended, and where its output is
+            code = res["exit"]
+            how = f"killed by signal {-code}" if code < 0 else f"exit status {code}"
+            error = res.get("error") or {}
+            res["message"] = (error.get("message") or f"the training process ended ({how}) without its result") + \
+                (f"; its output is in {log}" if log else "")
         if res.get("id"):
             trial.set_user_attr("run_id", res["id"])
         trial.set_user_attr("run_status", status)
