@@ -92,7 +92,7 @@ def test_the_trial_link_reports_epochs_and_prunes_a_laggard(journal, monkeypatch
         .intermediate_values == {1: 0.1}
 
 
-def test_a_child_without_its_result_fails_saying_how_it_ended_and_failures_stop_at_the_budget(journal, tune_ws, monkeypatch):
+def test_a_child_without_its_result_fails_saying_how_and_failures_stop_at_the_budget(journal, tune_ws, monkeypatch):
     from kagglebench.tune.worker import Worker
     from kagglebench.workspace import Workspace
 
