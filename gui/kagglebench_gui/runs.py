@@ -226,8 +226,13 @@ class RunsFilter(QSortFilterProxyModel):
         self.facet: str | None = None
 
     def set_facet(self, facet: str | None) -> None:
-        self.facet = facet
-        self.invalidateFilter()
+        if hasattr(self, "beginFilterChange"):  # Qt 6.10 and later; invalidateFilter is deprecated there
+            self.beginFilterChange()
+            self.facet = facet
+            self.endFilterChange()
+        else:
+            self.facet = facet
+            self.invalidateFilter()
 
     def filterAcceptsRow(self, row: int, parent: QModelIndex) -> bool:  # noqa: N802
         run = self.sourceModel().runs[row]
