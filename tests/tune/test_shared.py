@@ -52,6 +52,37 @@ def test_two_workers_share_a_postgresql_study(tune_ws, tmp_path, postgres_url):
     assert ids == {(t["number"], t["run_id"]) for t in trials}
 
 
+def test_workers_with_workspaces_of_their_own_ask_one_at_a_time_through_the_database(tmp_path, postgres_url):
+    """Two machines with their own workspaces share no lock file: PostgreSQL's advisory lock keeps them
+    from both taking the budget's last trial. Each side here has its own lock file and connection."""
+    import threading
+
+    from kagglebench.tune import study as st
+
+    spec = st.storage_spec(None, postgres_url)
+    events: list[str] = []
+    entered = threading.Event()
+
+    def other_machine(study: str) -> None:
+        with st.asking(spec, study, tmp_path / "b.lock"):
+            events.append(f"b asks in {study}")
+            entered.set()
+
+    with st.asking(spec, "s", tmp_path / "a.lock"):
+        elsewhere = threading.Thread(target=other_machine, args=("t",))   # another study: not held up
+        elsewhere.start()
+        assert entered.wait(30)
+        entered.clear()
+        same = threading.Thread(target=other_machine, args=("s",))
+        same.start()
+        assert not entered.wait(1.0)                        # waits while this side counts and asks
+        events.append("a done")
+    assert entered.wait(30)
+    same.join(30)
+    elsewhere.join(30)
+    assert events == ["b asks in t", "a done", "b asks in s"]
+
+
 def test_slurm_jobs_through_submitits_local_executor_with_the_ood_objective(tune_ws):
     write_space(tune_ws, 'optim.lr = {log = [0.01, 0.2]}\n[tune]\npruner = "none"\nood_samples = 4\n')
     r = kb("tune", "demo-cnn", "epochs=1", "--space", "space.toml", "--trials", "1", "--study", "sl",

@@ -19,12 +19,15 @@ the budget counts finished, pruned and running trials, never failed ones.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
 import socket
 import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -189,6 +192,51 @@ def _canon(x: Any) -> str:
 
 
 # ------------------------------------------------------------------ budget and dead trials
+
+@contextmanager
+def asking(spec: str, name: str, lock_file: Path) -> Iterator[None]:
+    """Held while a worker counts the budget and asks for a trial, so that no two workers both take
+    the last one. A file lock covers every worker on this machine (and on machines that share the
+    workspace over NFS); for a study in PostgreSQL or MySQL, the database's own named lock covers
+    workers on machines with workspaces of their own."""
+    with open(lock_file, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            with _database_lock(spec, name):
+                yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+@contextmanager
+def _database_lock(spec: str, name: str) -> Iterator[None]:
+    """PostgreSQL's session advisory lock or MySQL's GET_LOCK, keyed by the study's name, on a
+    connection of its own that is closed after: a worker killed while holding it drops its
+    connection, and the server releases the lock. Other databases (sqlite://) reach one machine only."""
+    if "://" not in spec:
+        yield
+        return
+    import sqlalchemy
+    from sqlalchemy.pool import NullPool
+
+    engine = sqlalchemy.create_engine(spec, poolclass=NullPool)
+    key = f"kagglebench tune {name}"
+    lock = {"postgresql": ("SELECT pg_advisory_lock(hashtextextended(:k, 0))",
+                           "SELECT pg_advisory_unlock(hashtextextended(:k, 0))"),
+            "mysql": ("SELECT GET_LOCK(:k, -1)", "SELECT RELEASE_LOCK(:k)")}.get(engine.dialect.name)
+    try:
+        if lock is None:
+            yield
+            return
+        with engine.connect() as conn:
+            conn.execute(sqlalchemy.text(lock[0]), {"k": key})
+            try:
+                yield
+            finally:
+                conn.execute(sqlalchemy.text(lock[1]), {"k": key})
+    finally:
+        engine.dispose()
+
 
 def counted(study: Any) -> int:
     """Trials that use the budget: finished, pruned and running ones (failed ones do not)."""

@@ -11,7 +11,6 @@ other machines' --worker, SLURM jobs) share one study through its storage.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import signal
@@ -20,7 +19,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -61,17 +59,6 @@ def write_recipe(ws: Workspace, name: str, recipe: dict[str, Any]) -> Path:
     if not path.exists() or path.read_text() != text:
         write_text(path, text)
     return path
-
-
-@contextmanager
-def _locked(path: Path):
-    """One asker at a time on this machine, so --parallel workers never overshoot the budget."""
-    with open(path, "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def _die_with_parent() -> None:
@@ -122,7 +109,7 @@ class Worker:
 
     def _next_trial(self) -> Any:
         """Under the lock: reap dead trials, check the budget, ask, draw the settings."""
-        with _locked(self.dir / ".lock"):
+        with st.asking(self.spec, self.name, self.dir / ".lock"):
             for n in st.reap(self.study):
                 say(f"{self.label}: trial {n} was left running by a worker that died: marked failed, "
                     "its settings queued again")
