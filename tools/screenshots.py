@@ -8,9 +8,9 @@ through `kagglebench submit` (the double scores them against the demo's answer
 key) and syncs, so the Leaderboard tab has estimates beside public scores.
 A third run is the new candidate the Submit tab checks (a dry run of the new
 top-2 ensemble), and a fourth is left training for the live pictures. Finally
-it starts the app under Xvfb and saves one PNG per tab into assets/screenshots/
-with ImageMagick's `import` (Debian packages: xvfb, imagemagick; x11-apps gives
-xwd as a fallback).
+it starts the app under Xvfb and saves one PNG per tab, then one of the New run
+dialog with its Time line, into assets/screenshots/ with ImageMagick's `import`
+(Debian packages: xvfb, imagemagick; x11-apps gives xwd as a fallback).
 
     python tools/screenshots.py [--workspace DIR] [--out assets/screenshots] [--keep]
 """
@@ -208,6 +208,20 @@ def shoot(ws: Path, out: Path, display: str) -> None:
         path = out / f"{i + 1}-{name}.png"
         capture(display, path)
         print(f"saved {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}", flush=True)
+    # Run > New run, as a student opens it: the suggested recipe, its settings, and the Time line
+    # once `find epoch-time` has timed a few steps on this machine.
+    from kagglebench_gui.newrun import NewRunDialog
+    from kagglebench_gui.wsinfo import suggested_recipe
+
+    dlg = NewRunDialog(w.tasks, w, recipe=suggested_recipe(w.ws), ws=w.ws, suggested=suggested_recipe(w.ws))
+    dlg.move(SIZE[0] // 2 - dlg.width() // 2, 60)
+    dlg.show()
+    pump(120, until=lambda: dlg._want is not None and dlg._measured == dlg._want)
+    pump(1)
+    path = out / f"{len(TABS) + 1}-new-run.png"
+    capture(display, path)
+    print(f"saved {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}", flush=True)
+    dlg.done(0)
     w.close()
 
 

@@ -114,6 +114,9 @@ def epoch_estimate(ws: WorkspaceInfo, model: str, max_runs: int = 50) -> str:
 
 
 def human_seconds(s: float) -> str:
+    """0.25 -> '0.25 s', 16.4 -> '16 s', 600 -> '10.0 min', 7200 -> '2.0 h' (never '0 s')."""
+    if s < 10:
+        return f"{s:.2g} s"
     return f"{s:.0f} s" if s < 90 else f"{s / 60:.1f} min" if s < 5400 else f"{s / 3600:.1f} h"
 
 

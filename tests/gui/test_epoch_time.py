@@ -131,3 +131,12 @@ def test_closing_the_dialog_ends_a_measurement_still_running(gui_ws, qtbot, fake
     assert child.wait(10) is not None and child.returncode != 0
     qtbot.waitUntil(lambda: tasks.pool.activeThreadCount() == 0, timeout=WAIT_MS)
     assert tasks.shutdown()
+
+
+def test_short_epochs_are_not_shown_as_zero_seconds():
+    from kagglebench_gui.newrun import measured_text
+    from kagglebench_gui.wsinfo import human_seconds
+
+    assert [human_seconds(s) for s in (0.25, 3.46, 16.4, 600, 7200)] == ["0.25 s", "3.5 s", "16 s", "10.0 min", "2.0 h"]
+    doc = {"seconds_per_epoch": 0.2531, "steps": 5, "batch_size": 64, "device": "cpu"}
+    assert measured_text(doc).startswith("About 0.25 s per epoch here (measured from 5 steps of batch 64 on cpu")
