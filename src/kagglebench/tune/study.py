@@ -220,7 +220,7 @@ def _database_lock(spec: str, name: str) -> Iterator[None]:
     from sqlalchemy.pool import NullPool
 
     engine = sqlalchemy.create_engine(spec, poolclass=NullPool)
-    key = f"kagglebench tune {name}"
+    key = f"kagglebench tune {name}"[:64]  # MySQL's lock names end at 64 characters
     lock = {"postgresql": ("SELECT pg_advisory_lock(hashtextextended(:k, 0))",
                            "SELECT pg_advisory_unlock(hashtextextended(:k, 0))"),
             "mysql": ("SELECT GET_LOCK(:k, -1)", "SELECT RELEASE_LOCK(:k)")}.get(engine.dialect.name)
