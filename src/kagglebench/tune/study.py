@@ -14,7 +14,8 @@ attribute, so a worker joining with only `--study NAME` knows everything. A tria
 host, pid and a heartbeat of the worker that runs it; `reap` marks a running trial whose worker is
 gone (dead pid on this host, or no heartbeat for STALE_S elsewhere) as failed and puts its settings
 back in the queue once, so a killed tune loses that trial's time once and its budget not at all:
-the budget counts finished, pruned and running trials, never failed ones.
+the budget counts finished, pruned and running trials, never failed ones. Workers stop asking once
+as many trials have failed on their own (not interrupted and queued again) as the budget.
 """
 
 from __future__ import annotations
