@@ -112,3 +112,9 @@ def test_a_child_without_its_result_fails_saying_how_and_failures_stop_at_the_bu
     assert messages[0].startswith("the training process ended (killed by signal 9) without its result; "
                                   "its output is in ") and messages[0].endswith("trial-000.log")
     assert messages[1].startswith("kagglebench: error: x.toml: bad; its output is in ")
+    # The report says why, where a student looks first.
+    from kagglebench.tune.report import format_summary, summary
+
+    text = format_summary(summary(worker.study, worker.attrs))
+    assert "budget 2 trials (2 fail)" in text and "no finished trial yet" in text
+    assert f"trial 0 failed: {messages[0]}" in text and f"trial 1 failed: {messages[1]}" in text

@@ -55,6 +55,8 @@ def format_summary(doc: dict[str, Any], top: int = 5, recipe_path: str | None = 
     counts = ", ".join(f"{n} {s}" for s, n in doc["counts"].items()) or "no trials yet"
     lines = [f"study {doc['study']}: recipe {doc['recipe']}, objective {doc['objective']}, "
              f"budget {doc['budget']} trials ({counts})"]
+    failed = [t for t in doc["trials"] if t["state"] == "fail" and t.get("message")]
+    lines += [f"trial {t['number']} failed: {t['message']}" for t in failed[-3:]]  # the latest say why
     ranked = doc["ranked"][:top]
     if not ranked:
         return "\n".join([*lines, "no finished trial yet"])
