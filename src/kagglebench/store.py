@@ -180,6 +180,7 @@ def pid_alive(pid: int | None, host: str | None = None) -> bool:
 
 
 DEAD_MESSAGE = "the training process exited without reporting"
+LOCK_WAIT_S = 30.0  # how long a connection waits for another process's lock before it gives up
 
 
 class Store:
@@ -190,17 +191,22 @@ class Store:
         if readonly and not self.path.exists():
             raise UserError(self.path, "no run store here yet (train a run first)")
         try:
-            self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None,
+            self.db = sqlite3.connect(self.path, timeout=LOCK_WAIT_S, isolation_level=None,
                                       check_same_thread=False)
             self.db.row_factory = sqlite3.Row
-            self.db.execute("PRAGMA busy_timeout = 30000")
+            self.db.execute(f"PRAGMA busy_timeout = {int(LOCK_WAIT_S * 1000)}")
             self.db.execute("PRAGMA foreign_keys = ON")
             if not readonly:
-                self.db.execute("PRAGMA journal_mode = WAL")
+                self._use_wal()
                 self.db.execute("PRAGMA synchronous = NORMAL")
                 self._migrate()
             else:
                 self._check_version()
+        except sqlite3.OperationalError as e:
+            if "locked" in str(e):
+                raise UserError(self.path, f"another process kept the run store locked for over {LOCK_WAIT_S:g} s "
+                                f"({e}); try again once it is done") from None
+            raise UserError(self.path, f"not a readable kagglebench store ({e})") from None
         except sqlite3.DatabaseError as e:
             raise UserError(self.path, f"not a readable kagglebench store ({e})") from None
 
@@ -223,6 +229,21 @@ class Store:
             self.db.execute("ROLLBACK")
             raise
         self.db.execute("COMMIT")
+
+    def _use_wal(self) -> None:
+        """Switch the file to write-ahead logging (it stays so). SQLite answers "database is locked"
+        at once, without waiting out busy_timeout, when two processes switch a new store at the same
+        moment (two tune workers' first trials do): try again for as long as busy_timeout waits."""
+        deadline = time.monotonic() + LOCK_WAIT_S
+        while True:
+            try:
+                if self.db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                    self.db.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
 
     def _version(self) -> int:
         return self.db.execute("PRAGMA user_version").fetchone()[0]

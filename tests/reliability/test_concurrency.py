@@ -145,3 +145,48 @@ def test_store_opened_while_a_writer_holds_a_long_transaction(tmp_path: Path, re
         t.join()
         expected = [1] if readonly else [1, 2]
         assert [r["step"] for r in writer.metrics_since("r1")] == expected
+
+
+OPEN_AT = """
+import sys, time
+from kagglebench.store import Store
+start = float(sys.argv[2])
+while time.time() < start:
+    pass
+Store(sys.argv[1]).close()
+"""
+
+
+def test_processes_that_open_a_new_store_at_the_same_moment_all_get_it(tmp_path: Path) -> None:
+    """Two tune workers start their first trials together, so two trainers open the workspace's new
+    store in the same millisecond. SQLite refuses one of them the switch to WAL at once ("database
+    is locked", busy_timeout notwithstanding): 16 of 30 pairs failed so before the store retried."""
+    for i in range(8):
+        db = tmp_path / f"ws{i}" / "kagglebench.db"
+        db.parent.mkdir()
+        start = time.time() + 0.5  # every process is past its imports by then, then all open at once
+        procs = [subprocess.Popen([sys.executable, "-c", OPEN_AT, str(db), str(start)], stderr=subprocess.PIPE,
+                                  text=True, env=cli_env()) for _ in range(3)]
+        errors = [p.communicate(timeout=60)[1] for p in procs]
+        assert all(p.returncode == 0 for p in procs), errors
+        with Store(db) as s:
+            assert s.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_a_store_locked_too_long_says_so_in_one_line(tmp_path: Path, monkeypatch) -> None:
+    import sqlite3
+
+    import kagglebench.store as store_module
+    from kagglebench.errors import UserError
+
+    db = tmp_path / "kagglebench.db"
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")                       # a new file, held by another process
+    monkeypatch.setattr(store_module, "LOCK_WAIT_S", 0.3)
+    with pytest.raises(UserError, match=r"another process kept the run store locked for over 0.3 s "
+                                        r"\(database is locked\); try again once it is done"):
+        Store(db)
+    holder.execute("ROLLBACK")
+    holder.close()
+    with Store(db) as s:                                    # and once it lets go, the store opens
+        assert s.list_runs() == []
